@@ -1,0 +1,1 @@
+//! The USPS 10,000-case IMb encoder file.

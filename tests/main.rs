@@ -1,0 +1,4 @@
+//! labeld's integration tests: one binary, one module per feature.
+
+mod code128;
+mod imb_usps;
