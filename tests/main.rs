@@ -1,4 +1,6 @@
 //! labeld's integration tests: one binary, one module per feature.
 
 mod code128;
+mod imb_props;
 mod imb_usps;
+mod support;
