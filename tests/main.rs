@@ -3,4 +3,5 @@
 mod code128;
 mod imb_props;
 mod imb_usps;
+mod labelctl;
 mod support;

@@ -249,16 +249,16 @@ impl Tracking {
     /// digits only (10), second Barcode ID digit 0–4 (11). Blanks around the code are
     /// ignored, as the USPS reference encoder does.
     pub fn parse(text: &str) -> Result<Tracking, EncodeError> {
-        let text = text
-            .trim_matches(|c: char| c.is_ascii_whitespace())
-            .as_bytes();
-        if text.len() != 20 {
+        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        let found = text.chars().count();
+        if found != 20 {
             return Err(EncodeError::Length {
                 field: ImbField::Tracking,
-                found: char_count(text),
+                found,
                 expected: "20",
             });
         }
+        let text = text.as_bytes();
         check_digits(text, ImbField::Tracking)?;
         let mut digits = [0u8; 20];
         digits.copy_from_slice(text);
@@ -276,15 +276,15 @@ impl Tracking {
         serial: &str,
     ) -> Result<Tracking, EncodeError> {
         let field = |field, text: &str, expected: &'static str, lengths: &[usize]| {
-            let bytes = text.as_bytes();
-            if !lengths.contains(&bytes.len()) {
+            let found = text.chars().count();
+            if !lengths.contains(&found) {
                 return Err(EncodeError::Length {
                     field,
-                    found: char_count(bytes),
+                    found,
                     expected,
                 });
             }
-            check_digits(bytes, field)
+            check_digits(text.as_bytes(), field)
         };
         field(ImbField::BarcodeId, barcode_id, "2", &[2])?;
         check_barcode_id(barcode_id.as_bytes())?;
@@ -404,16 +404,16 @@ impl Routing {
     /// Parses 0, 5, 9 or 11 digits, checking length (12) before digits (13), as
     /// USPS does. Blanks around the code are ignored.
     pub fn parse(text: &str) -> Result<Routing, EncodeError> {
-        let text = text
-            .trim_matches(|c: char| c.is_ascii_whitespace())
-            .as_bytes();
-        if !matches!(text.len(), 0 | 5 | 9 | 11) {
+        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        let found = text.chars().count();
+        if !matches!(found, 0 | 5 | 9 | 11) {
             return Err(EncodeError::Length {
                 field: ImbField::Routing,
-                found: char_count(text),
+                found,
                 expected: "0, 5, 9 or 11",
             });
         }
+        let text = text.as_bytes();
         check_digits(text, ImbField::Routing)?;
         let mut digits = [0u8; 11];
         digits[..text.len()].copy_from_slice(text);
