@@ -2,7 +2,7 @@
 //!
 //! This crate is a leaf. It knows nothing of jobs, templates, ZeroMQ or the spool;
 //! it owns the plain-data boundary between rendering and devices. Today that is the
-//! 1-bit [`Bitmap`] every label is rasterized into; the printer languages
+//! 1-bit [`Bitmap`] every label is rasterized into, and its PNG preview; the printer languages
 //! (`lang/`), transports (`transport/`) and the model table arrive with their own
 //! issues and build on it.
 //!
@@ -11,5 +11,6 @@
 #![deny(missing_docs)]
 
 pub mod bitmap;
+pub mod preview;
 
 pub use bitmap::Bitmap;
