@@ -124,3 +124,59 @@ fn imb_decode_rejects_damage() {
     assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 }
+
+/// USPS-L-3216A's own example: values 105, 12 … 51, check 90, stop; 167 modules.
+#[test]
+fn tray_prints_values_and_modules() {
+    let out = labelctl(&["tray", "123456781123456123123451"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("values:         105 12 34 56 78 11 23 45 61 23 12 34 51 90 106\n"),
+        "{text}"
+    );
+    assert!(text.contains("modules (167):  110100111001"), "{text}");
+    let fields = labelctl(&[
+        "tray",
+        "--zip",
+        "12345",
+        "--cin",
+        "678",
+        "--mailer-id",
+        "123456",
+        "--serial",
+        "12312345",
+        "--json",
+    ]);
+    let value: serde_json::Value = serde_json::from_slice(&fields.stdout).expect("json");
+    assert_eq!(value["digits"], "123456781123456123123451");
+    assert_eq!(value["symbol"]["check"], 90);
+}
+
+#[test]
+fn container_is_gs1_128_set_b_by_default() {
+    let out = labelctl(&["container", "900066875", "EMA000051", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(value["data"], "99M900066875EMA000051");
+    assert_eq!(value["human_readable"], "99  M  900066875  EMA000051");
+    assert_eq!(value["symbol"]["module_count"], 277);
+    assert_eq!(
+        value["symbol"]["values"][1], 102,
+        "FNC1 follows the start character"
+    );
+}
+
+#[test]
+fn tray_and_container_reject_bad_fields_with_exit_2() {
+    let out = labelctl(&["tray", "1234"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("tray barcode has 4 digits; expected 24"),
+        "{}",
+        stderr(&out)
+    );
+    let out = labelctl(&["container", "912345", "ABC"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("mailer id"), "{}", stderr(&out));
+}

@@ -345,6 +345,12 @@ pub fn encode(data: &[Code128Char]) -> Result<Code128, Code128Error> {
 ///
 /// As [`encode`]; positions count characters, from 1.
 pub fn encode_str(s: &str) -> Result<Code128, Code128Error> {
+    // Bound the work before converting: a huge string is refused without a copy.
+    if s.chars().nth(MAX_INPUT).is_some() {
+        return Err(Code128Error::TooLong {
+            found: s.chars().count(),
+        });
+    }
     encode(&Code128Char::from_ascii_str(s)?)
 }
 
@@ -767,6 +773,11 @@ mod tests {
 
     #[test]
     fn encode_str_reports_character_positions() {
+        let long = "\u{e9}".repeat(200);
+        assert_eq!(
+            encode_str(&long).err().map(|e| e.to_string()).as_deref(),
+            Some("code 128 input has 200 characters; at most 128 are allowed")
+        );
         let e = encode_str("ab\u{e9}").err().map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
