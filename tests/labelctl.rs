@@ -180,3 +180,91 @@ fn tray_and_container_reject_bad_fields_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("mailer id"), "{}", stderr(&out));
 }
+
+/// Reads a 1-bit PNG back into a Bitmap (black = 0 in PNG greyscale).
+fn read_png(path: &std::path::Path) -> (labeld_drivers::Bitmap, png::PixelDimensions) {
+    let file = std::fs::File::open(path).expect("png written");
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("valid png");
+    let info = reader.info().clone();
+    assert_eq!(info.bit_depth, png::BitDepth::One);
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let dims = info.pixel_dims.expect("pHYs chunk");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let frame = reader.next_frame(&mut buf).expect("frame");
+    let mut bitmap = labeld_drivers::Bitmap::new(info.width, info.height);
+    for y in 0..info.height {
+        for x in 0..info.width {
+            let byte = buf[y as usize * frame.line_size + (x / 8) as usize];
+            bitmap.set(x, y, byte & (0x80 >> (x % 8)) == 0);
+        }
+    }
+    (bitmap, dims)
+}
+
+/// The PNG is the print path's exact geometry: read back, it verifies and decodes,
+/// and its size in dots is the one `--geometry` reports.
+#[test]
+fn imb_render_writes_a_verifiable_png() {
+    let dir = std::env::temp_dir().join(format!("labelctl-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (dpi, dpi_y, gain) in [
+        ("203", "203", "0"),
+        ("300", "600", "1"),
+        ("304.8", "304.8", "0"),
+    ] {
+        let path = dir.join(format!("imb-{dpi}-{dpi_y}.png"));
+        let out = labelctl(&[
+            "imb",
+            "render",
+            "00270123456200800001",
+            "987654321",
+            "--dpi",
+            dpi,
+            "--dpi-y",
+            dpi_y,
+            "--dot-gain",
+            gain,
+            "-o",
+            path.to_str().expect("utf-8 path"),
+            "--geometry",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let geometry: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let (bitmap, dims) = read_png(&path);
+        assert_eq!(
+            u64::from(bitmap.width()),
+            geometry["bitmap"]["width"].as_u64().unwrap()
+        );
+        assert_eq!(
+            u64::from(bitmap.height()),
+            geometry["dots"]["symbol_height"].as_u64().unwrap()
+        );
+        let (dpi, dpi_y): (f64, f64) = (dpi.parse().unwrap(), dpi_y.parse().unwrap());
+        assert_eq!(f64::from(dims.xppu), (dpi / 0.0254).round());
+        let report = labeld::verify::verify_imb(&bitmap, dpi, dpi_y, gain.parse().unwrap())
+            .expect("rendered png verifies");
+        assert!(report.is_compliant(), "{:?}", report.violations);
+        assert_eq!(report.decoded.tracking.as_str(), "00270123456200800001");
+        assert_eq!(report.decoded.routing.as_str(), "987654321");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn imb_render_refuses_impossible_geometry() {
+    let out = labelctl(&[
+        "imb",
+        "render",
+        "00270123456200800001",
+        "--dpi",
+        "203",
+        "--dot-gain",
+        "5",
+        "-o",
+        "/nonexistent/x.png",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("dot gain"), "{}", stderr(&out));
+}

@@ -1,6 +1,7 @@
 //! labeld's integration tests: one binary, one module per feature.
 
 mod code128;
+mod geometry_render;
 mod imb_props;
 mod imb_usps;
 mod labelctl;

@@ -6,9 +6,9 @@
 //! values and sources: `../shared/reference/imb-facts.md` §1–§5.
 //!
 //! The encoder follows the spec's steps, one function each:
-//! [`fields_to_binary`] (step 1), [`crc11`] (step 2), [`binary_to_codewords`] (step 3),
-//! [`insert_orientation_and_fcs`] (step 4), [`codewords_to_characters`] (step 5) and
-//! [`characters_to_bars`] (step 6). [`encode`] only chains them and keeps every
+//! `fields_to_binary` (step 1), `crc11` (step 2), `binary_to_codewords` (step 3),
+//! `insert_orientation_and_fcs` (step 4), `codewords_to_characters` (step 5) and
+//! `characters_to_bars` (step 6). [`encode`] only chains them and keeps every
 //! intermediate value in [`ImbSteps`]. The 102-bit value fits a `u128`; the tables are
 //! built at compile time; nothing allocates.
 //!

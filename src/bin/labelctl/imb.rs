@@ -4,6 +4,8 @@ use crate::Failure;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use labeld::encode::imb::{self, Routing, Tracking};
+use labeld::{geometry, render, verify};
+use labeld_drivers::preview;
 use std::io::{BufRead, Write};
 
 /// `labelctl imb` subcommands.
@@ -116,6 +118,37 @@ fn strip_line_end(line: &[u8]) -> &[u8] {
 }
 
 fn render(args: RenderArgs) -> Result<(), Failure> {
-    let _ = args;
-    Err(Failure::Input("imb render: not yet wired".into()))
+    let symbol = parse(&args.tracking, args.routing.as_deref())?;
+    let dpi_y = args.dpi_y.unwrap_or(args.dpi);
+    let geometry = geometry::imb_geometry(args.dpi, dpi_y, args.dot_gain)
+        .map_err(|e| Failure::Input(format!("imb render: {e}")))?;
+    let bitmap = render::imb::imb_bitmap(&symbol, &geometry);
+    // The picture we write must be one the verifier accepts: if this ever fails,
+    // the renderer is wrong, and no file is better than a bad barcode.
+    let report = verify::verify_imb(&bitmap, args.dpi, dpi_y, args.dot_gain)
+        .context("rendered barcode failed verification (a labeld bug; please report it)")?;
+    if !report.is_compliant() || report.letters != symbol.letters_string() {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "rendered barcode failed verification (a labeld bug; please report it): {}",
+            report
+                .violations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    let mut png = Vec::new();
+    preview::write_png(&bitmap, args.dpi, dpi_y, &mut png).context("encoding png")?;
+    std::fs::write(&args.output, png)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    if args.geometry {
+        let json = serde_json::json!({
+            "dots": geometry,
+            "inches": geometry.inches(),
+            "bitmap": { "width": bitmap.width(), "height": bitmap.height() },
+        });
+        println!("{json:#}");
+    }
+    Ok(())
 }
