@@ -5,4 +5,5 @@ mod geometry_render;
 mod imb_props;
 mod imb_usps;
 mod labelctl;
+mod labeld;
 mod support;

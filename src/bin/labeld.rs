@@ -1,1 +1,122 @@
-fn main() {}
+//! `labeld`: the label daemon.
+//!
+//! The daemon itself (ZeroMQ job API, SQLite spool, per-printer workers) arrives
+//! with its own issue. Until then `labeld` runs the part of its job that exists on
+//! its embedded default printer, a preview (file) printer at 203 dpi: it encodes a
+//! sample IMb, chooses the dot geometry, renders it, verifies the bitmap, and writes
+//! the preview PNG. The output says plainly what is and is not running.
+
+use anyhow::{bail, Context};
+use labeld::encode::imb::{self, Routing, Tracking};
+use labeld::{geometry, render, verify};
+use labeld_drivers::preview;
+use std::path::PathBuf;
+
+/// The embedded default printer: a preview printer, as every fresh install has.
+struct PreviewPrinter {
+    name: &'static str,
+    dpi: f64,
+    directory: PathBuf,
+}
+
+/// The sample piece (the labels issue's example job).
+const SAMPLE_TRACKING: &str = "00270123456200800001";
+const SAMPLE_ROUTING: &str = "987654321";
+
+fn main() -> anyhow::Result<()> {
+    if let Some(arg) = std::env::args().nth(1) {
+        match arg.as_str() {
+            "--version" | "-V" => {
+                println!("labeld {}", env!("CARGO_PKG_VERSION"));
+                return Ok(());
+            }
+            "--help" | "-h" => {
+                println!("{}", HELP);
+                return Ok(());
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    let printer = PreviewPrinter {
+        name: "preview",
+        dpi: 203.0,
+        directory: std::env::var_os("LABELD_PREVIEW_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("labeld-preview")),
+    };
+    println!(
+        "labeld {}: label daemon for US mail",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  not running yet: the job API (ZeroMQ), spool and printer workers arrive with the daemon issue");
+    println!(
+        "  default printer '{}': preview (file) printer, {} dpi, into {}",
+        printer.name,
+        printer.dpi,
+        printer.directory.display()
+    );
+    check_barcode_path(&printer)
+}
+
+/// Encode → geometry → render → verify → preview file, reporting each step.
+fn check_barcode_path(printer: &PreviewPrinter) -> anyhow::Result<()> {
+    let tracking = Tracking::parse(SAMPLE_TRACKING)?;
+    let routing = Routing::parse(SAMPLE_ROUTING)?;
+    let symbol = imb::encode(&tracking, &routing);
+    println!(
+        "  imb {tracking}-{routing} (mailer id {}, serial {}): {}",
+        tracking.mailer_id(),
+        tracking.serial(),
+        symbol.letters_string()
+    );
+
+    let g = geometry::imb_geometry(printer.dpi, printer.dpi, 0)?;
+    let inches = g.inches();
+    println!(
+        "  geometry: bar {} dots ({:.4} in), pitch {} dots ({:.1} bars/in), tracker {} ({:.4} in), full bar {} ({:.4} in), length {:.3} in",
+        g.bar_width, inches.bar_width, g.pitch, inches.bars_per_inch, g.tracker, inches.tracker,
+        g.full_bar, inches.full_bar, inches.length
+    );
+
+    let bitmap = render::imb::imb_bitmap(&symbol, &g);
+    let report = verify::verify_imb(&bitmap, printer.dpi, printer.dpi, 0)
+        .context("the rendered barcode did not verify")?;
+    if !report.is_compliant() || report.letters != symbol.letters_string() {
+        bail!(
+            "the rendered barcode is out of tolerance: {:?}",
+            report.violations
+        );
+    }
+    println!(
+        "  verified: 65 bars measured inside USPS-B-3200 tolerances, decodes to {}-{}",
+        report.decoded.tracking, report.decoded.routing
+    );
+
+    std::fs::create_dir_all(&printer.directory)
+        .with_context(|| format!("creating {}", printer.directory.display()))?;
+    let path = printer.directory.join("sample-imb.png");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    preview::write_png(
+        &bitmap,
+        printer.dpi,
+        printer.dpi,
+        std::io::BufWriter::new(file),
+    )?;
+    println!(
+        "  printed to '{}': {} ({}x{} dots)",
+        printer.name,
+        path.display(),
+        bitmap.width(),
+        bitmap.height()
+    );
+    Ok(())
+}
+
+const HELP: &str = "labeld: direct-to-printer label daemon for US mail
+
+usage: labeld [--help | --version]
+
+Today labeld checks the barcode path on its embedded default printer (a 203-dpi
+preview printer writing PNG files to ./labeld-preview, or $LABELD_PREVIEW_DIR) and
+exits. The job API, spool and printer workers arrive with the daemon issue.";
