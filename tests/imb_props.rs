@@ -72,3 +72,24 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Any text at all as tracking and routing: a symbol or a typed error with a USPS
+    /// class, never a panic; and the message names that class.
+    #[test]
+    fn arbitrary_text_gets_a_symbol_or_a_classed_error(tracking in "\\PC{0,30}", routing in "\\PC{0,14}") {
+        match imb::encode_str(&tracking, &routing) {
+            Ok(symbol) => prop_assert_eq!(symbol.letters().len(), 65),
+            Err(err) => {
+                let prefix = format!("error {:02}: ", err.usps_class().code());
+                prop_assert!(err.to_string().starts_with(&prefix), "{}", err);
+            }
+        }
+    }
+
+    /// Any text as letters: decoding never panics.
+    #[test]
+    fn arbitrary_letters_never_panic(letters in "[ADFTadft]{60,70}|\\PC{0,80}") {
+        let _ = imb::decode_letters(&letters);
+    }
+}
