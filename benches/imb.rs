@@ -165,7 +165,7 @@ mod decode {
     /// Decode from the 65 bar states: `decode`.
     #[divan::bench]
     fn from_bars(bencher: Bencher) {
-        let bars: Vec<[Bar; BAR_COUNT]> = encoded().iter().map(|s| s.bars).collect();
+        let bars: Vec<[Bar; BAR_COUNT]> = encoded().iter().map(|s| *s.bars()).collect();
         bencher.counter(ItemsCount::new(SET)).bench_local(|| {
             for bars in &bars {
                 black_box(imb::decode(black_box(bars)).unwrap());
@@ -246,7 +246,7 @@ fn throughput(count: u64) {
             Ok(symbol) => {
                 let symbol = black_box(symbol);
                 // Touch the result so nothing can be skipped.
-                check = check.wrapping_add(symbol.bars[(i & 63) as usize] as u64);
+                check = check.wrapping_add(symbol.bars()[(i & 63) as usize] as u64);
             }
             Err(_) => failures += 1,
         }

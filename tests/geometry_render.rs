@@ -30,7 +30,7 @@ fn imb(i: usize) -> Imb {
 fn assert_clean(report: &ImbReport, imb: &Imb, g: &ImbGeometry) {
     let context = format!("{}x{} dpi, gain {}", g.dpi_x, g.dpi_y, g.dot_gain);
     assert_eq!(report.letters, imb.letters_string(), "{context}");
-    let expected = labeld::encode::imb::decode(&imb.bars).expect("encoded symbols decode");
+    let expected = labeld::encode::imb::decode(imb.bars()).expect("encoded symbols decode");
     assert_eq!(report.decoded, expected, "{context}");
     assert!(
         report.is_compliant(),
@@ -218,7 +218,7 @@ fn damaged_symbols_are_errors_never_wrong_decodes() {
         let imb = imb(dpi as usize);
         let clean = imb_bitmap(&imb, &g);
         let (x0, y0) = (g.quiet_left, g.quiet_top);
-        for (i, bar) in imb.bars.iter().enumerate() {
+        for (i, bar) in imb.bars().iter().enumerate() {
             let left = x0 + i as u32 * g.pitch;
             let (tracker_top, tracker_bottom) = (y0 + g.extension, y0 + g.extension + g.tracker);
 

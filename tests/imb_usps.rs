@@ -66,9 +66,9 @@ fn step_vectors() {
             &Tracking::parse(tracking).unwrap(),
             &Routing::parse(routing).unwrap(),
         );
-        assert_eq!(symbol.steps.binary, binary, "{line}");
-        assert_eq!(symbol.steps.fcs, fcs, "{line}");
-        assert_eq!(symbol.steps.codewords.to_vec(), codewords, "{line}");
+        assert_eq!(symbol.steps().binary, binary, "{line}");
+        assert_eq!(symbol.steps().fcs, fcs, "{line}");
+        assert_eq!(symbol.steps().codewords.to_vec(), codewords, "{line}");
         assert_eq!(symbol.letters_string(), bars, "{line}");
         rows += 1;
     }

@@ -268,3 +268,49 @@ fn imb_render_refuses_impossible_geometry() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("dot gain"), "{}", stderr(&out));
 }
+
+/// Many lines (so they straddle the reader's 64 KiB buffer at every offset), an
+/// over-long line in the middle, and a last line with no newline: every line gets
+/// its own answer, in order, equal to the library's.
+#[test]
+fn imb_encode_stream_handles_buffer_edges_and_huge_lines() {
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    let mut seed: u64 = 7;
+    for i in 0..60_000u64 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let tracking = format!(
+            "{}{}{:018}",
+            seed % 10,
+            (seed >> 8) % 5,
+            (seed >> 11) % 1_000_000_000_000_000_000
+        );
+        let routing = ["", "12345", "123456789", "12345678901"][(i % 4) as usize];
+        let line = if routing.is_empty() {
+            tracking.clone()
+        } else {
+            format!("{tracking},{routing}")
+        };
+        input.extend_from_slice(line.as_bytes());
+        input.push(b'\n');
+        let symbol = labeld::encode::imb::encode_str(&tracking, routing).expect("valid line");
+        expected.push(String::from_utf8(symbol.letters().to_vec()).expect("ascii"));
+        if i == 30_000 {
+            input.extend(std::iter::repeat_n(b'7', 200_000));
+            input.push(b'\n');
+            expected.push("error 09: line has 200000 bytes; a tracking code is 20 digits (lines over 4096 bytes are not read)".into());
+        }
+    }
+    input.extend_from_slice(b"01234567094987654321,01234567891");
+    expected.push(APPENDIX_4.into());
+
+    let out = labelctl_stdin(&["imb", "encode", "-"], &input);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<&str> = stdout(&out).lines().collect();
+    assert_eq!(lines.len(), expected.len());
+    for (i, (got, want)) in lines.iter().zip(&expected).enumerate() {
+        assert_eq!(got, want, "line {}", i + 1);
+    }
+}

@@ -8,7 +8,7 @@
 //! The encoder follows the spec's steps, one function each:
 //! `fields_to_binary` (step 1), `crc11` (step 2), `binary_to_codewords` (step 3),
 //! `insert_orientation_and_fcs` (step 4), `codewords_to_characters` (step 5) and
-//! `characters_to_bars` (step 6). [`encode`] only chains them and keeps every
+//! `characters_to_bar_pairs` (step 6). [`encode`] only chains them and keeps every
 //! intermediate value in [`ImbSteps`]. The 102-bit value fits a `u128`; the tables are
 //! built at compile time; nothing allocates.
 //!
@@ -23,27 +23,29 @@
 use std::fmt;
 
 /// One of the four IMb bar states (B3200 §2.1.1).
+///
+/// The discriminant is `(ascender << 1) | descender`, so a bar is built from its two
+/// bits by indexing [`Bar::BY_BITS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Bar {
     /// Tracker only: the short centre part every bar has. Letter `T`.
-    Tracker,
-    /// Tracker plus the upper extension. Letter `A`.
-    Ascender,
+    Tracker = 0b00,
     /// Tracker plus the lower extension. Letter `D`.
-    Descender,
+    Descender = 0b01,
+    /// Tracker plus the upper extension. Letter `A`.
+    Ascender = 0b10,
     /// Tracker plus both extensions. Letter `F`.
-    Full,
+    Full = 0b11,
 }
 
 impl Bar {
+    /// The bars indexed by `(ascender << 1) | descender`.
+    pub const BY_BITS: [Bar; 4] = [Bar::Tracker, Bar::Descender, Bar::Ascender, Bar::Full];
+
     /// The bar built from its two bits: ascender present, descender present.
     pub const fn from_parts(ascender: bool, descender: bool) -> Bar {
-        match (ascender, descender) {
-            (true, true) => Bar::Full,
-            (true, false) => Bar::Ascender,
-            (false, true) => Bar::Descender,
-            (false, false) => Bar::Tracker,
-        }
+        Bar::BY_BITS[((ascender as usize) << 1) | descender as usize]
     }
 
     /// Whether the bar extends above the tracker.
@@ -58,12 +60,7 @@ impl Bar {
 
     /// The state letter as USPS writes it: `A`, `D`, `F` or `T`.
     pub const fn letter(self) -> u8 {
-        match self {
-            Bar::Tracker => b'T',
-            Bar::Ascender => b'A',
-            Bar::Descender => b'D',
-            Bar::Full => b'F',
-        }
+        b"TDAF"[self as usize]
     }
 
     /// The bar for a state letter (upper or lower case), if it is one.
@@ -249,6 +246,13 @@ impl Tracking {
     /// digits only (10), second Barcode ID digit 0–4 (11). Blanks around the code are
     /// ignored, as the USPS reference encoder does.
     pub fn parse(text: &str) -> Result<Tracking, EncodeError> {
+        // Fast path: exactly 20 digits, nothing to trim or count.
+        if let Ok(digits) = <[u8; 20]>::try_from(text.as_bytes()) {
+            if digits.iter().all(u8::is_ascii_digit) {
+                check_barcode_id(&digits[..2])?;
+                return Ok(Tracking { digits });
+            }
+        }
         let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
         let found = text.chars().count();
         if found != 20 {
@@ -361,8 +365,13 @@ impl Tracking {
     }
 
     /// Digit `i` (0-based) as a number.
-    fn digit(&self, i: usize) -> u128 {
-        u128::from(self.digits[i] - b'0')
+    fn digit(&self, i: usize) -> u64 {
+        u64::from(self.digits[i] - b'0')
+    }
+
+    /// Tracking digits 3–20 (STID, Mailer ID, serial) as one number below 10¹⁸.
+    fn last_18_digits(&self) -> u64 {
+        digits_value(&self.digits[2..])
     }
 }
 
@@ -404,6 +413,16 @@ impl Routing {
     /// Parses 0, 5, 9 or 11 digits, checking length (12) before digits (13), as
     /// USPS does. Blanks around the code are ignored.
     pub fn parse(text: &str) -> Result<Routing, EncodeError> {
+        // Fast path: 0, 5, 9 or 11 digits, nothing to trim or count.
+        let bytes = text.as_bytes();
+        if matches!(bytes.len(), 0 | 5 | 9 | 11) && bytes.iter().all(u8::is_ascii_digit) {
+            let mut digits = [0u8; 11];
+            digits[..bytes.len()].copy_from_slice(bytes);
+            return Ok(Routing {
+                digits,
+                len: bytes.len() as u8,
+            });
+        }
         let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
         let found = text.chars().count();
         if !matches!(found, 0 | 5 | 9 | 11) {
@@ -441,11 +460,8 @@ impl Routing {
 
     /// Step 1's starting value: the routing number plus the offset of its length
     /// class, so the four lengths occupy disjoint ranges (B3200 §2.2.1; facts §2).
-    fn start_value(&self) -> u128 {
-        let number = self
-            .as_str()
-            .bytes()
-            .fold(0u128, |n, d| n * 10 + u128::from(d - b'0'));
+    fn start_value(&self) -> u64 {
+        let number = digits_value(&self.digits[..usize::from(self.len)]);
         match self.len {
             0 => 0,
             5 => number + 1,
@@ -478,6 +494,38 @@ impl std::str::FromStr for Routing {
     fn from_str(s: &str) -> Result<Routing, EncodeError> {
         Routing::parse(s)
     }
+}
+
+/// The value of up to 19 ASCII digits. Whole groups of eight are read at once
+/// ([`eight_digits_value`]) so the work is not one long chain of multiply-adds.
+fn digits_value(digits: &[u8]) -> u64 {
+    let mut groups = digits.chunks_exact(8);
+    let mut value = 0u64;
+    for group in groups.by_ref() {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(group);
+        value = value * 100_000_000 + eight_digits_value(eight);
+    }
+    groups
+        .remainder()
+        .iter()
+        .fold(value, |n, &d| n * 10 + u64::from(d - b'0'))
+}
+
+/// Eight ASCII digits (most significant first) → their value, combining pairs, then
+/// pairs of pairs, then the two halves inside one `u64` (the SWAR method described by
+/// Daniel Lemire, "Fast numeric string parsing", 2022).
+fn eight_digits_value(ascii: [u8; 8]) -> u64 {
+    const LOW_BYTES: u64 = 0x0000_00FF_0000_00FF;
+    // Little-endian load: the first (most significant) digit is the lowest byte.
+    let mut v = u64::from_le_bytes(ascii).wrapping_sub(0x3030_3030_3030_3030);
+    // Each byte pair (d0, d1) → 10·d0 + d1 in the pair's lower byte.
+    v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    // Pairs of pairs → 4-digit values, then the two 4-digit halves → 8 digits, in
+    // the upper half of the product.
+    let first = (v & LOW_BYTES).wrapping_mul(100 + (1_000_000 << 32));
+    let second = ((v >> 16) & LOW_BYTES).wrapping_mul(1 + (10_000 << 32));
+    (first.wrapping_add(second)) >> 32
 }
 
 fn char_count(bytes: &[u8]) -> usize {
@@ -527,15 +575,33 @@ pub struct ImbSteps {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Imb {
     /// The 65 bars, left to right.
-    pub bars: [Bar; BAR_COUNT],
+    bars: [Bar; BAR_COUNT],
+    /// The same bars packed two bits each (`Bar` discriminants, bar 0 lowest), for
+    /// turning them into letters four at a time.
+    pairs: [u64; 3],
     /// The intermediate values.
-    pub steps: ImbSteps,
+    steps: ImbSteps,
 }
 
 impl Imb {
     /// The bars as their 65 state letters (`A`, `D`, `F`, `T`), ASCII.
     pub fn letters(&self) -> [u8; BAR_COUNT] {
-        self.bars.map(Bar::letter)
+        let mut letters = [0u8; BAR_COUNT];
+        for (chunk, out) in letters.chunks_mut(4).enumerate() {
+            let byte = (self.pairs[chunk / 8] >> (8 * (chunk % 8))) as u8;
+            out.copy_from_slice(&FOUR_LETTERS[usize::from(byte)][..out.len()]);
+        }
+        letters
+    }
+
+    /// The 65 bars, left to right.
+    pub fn bars(&self) -> &[Bar; BAR_COUNT] {
+        &self.bars
+    }
+
+    /// The intermediate values of the encoding steps.
+    pub fn steps(&self) -> &ImbSteps {
+        &self.steps
     }
 
     /// The letters as a `String`.
@@ -558,8 +624,10 @@ pub fn encode(tracking: &Tracking, routing: &Routing) -> Imb {
     let mut codewords = binary_to_codewords(binary);
     insert_orientation_and_fcs(&mut codewords, fcs);
     let characters = codewords_to_characters(&codewords, fcs);
+    let pairs = characters_to_bar_pairs(&characters);
     Imb {
-        bars: characters_to_bars(&characters),
+        bars: bar_pairs_to_bars(&pairs),
+        pairs,
         steps: ImbSteps {
             binary,
             fcs,
@@ -579,29 +647,48 @@ pub fn encode_str(tracking: &str, routing: &str) -> Result<Imb, EncodeError> {
 
 /// Step 1 (B3200 §2.2.1): routing start value, then the first Barcode ID digit in
 /// radix 10, the second in radix 5, and the other 18 tracking digits in radix 10.
+///
+/// The routing start value (at most 10¹¹ + 10⁹ + 10⁵, 37 bits) and the two Barcode
+/// ID digits fit a `u64`, as do the last 18 digits (below 10¹⁸), so the 102-bit value
+/// takes one wide multiply: `head · 10¹⁸ + last 18 digits`.
 fn fields_to_binary(tracking: &Tracking, routing: &Routing) -> u128 {
-    let mut value = routing.start_value();
-    value = value * 10 + tracking.digit(0);
-    value = value * 5 + tracking.digit(1);
-    for i in 2..20 {
-        value = value * 10 + tracking.digit(i);
-    }
-    value
+    let head = (routing.start_value() * 10 + tracking.digit(0)) * 5 + tracking.digit(1);
+    u128::from(head) * 1_000_000_000_000_000_000 + u128::from(tracking.last_18_digits())
 }
 
 /// CRC generator polynomial, x¹¹ implicit (B3200 §2.2.2; facts §2 step 2).
 const CRC_POLYNOMIAL: u16 = 0x0F35;
 /// The binary value is laid out as 13 bytes = 104 bits; the top two are always zero
 /// and are skipped, so the CRC covers 102 bits.
+#[cfg(test)]
 const CRC_DATA_BITS: u32 = 102;
 
 /// Step 2 (B3200 §2.2.2): the 11-bit frame check sequence over the 102 data bits,
 /// most significant first, register starting at 0x7FF, no reflection, no final XOR.
+///
+/// The CRC is linear over GF(2), so the register after all 102 bits is the XOR of
+/// independent parts: what the starting value 0x7FF becomes after 102 bits, and
+/// what each byte of the data contributes from its own position (the top 6 bits
+/// count as one more "byte"). Those parts are tabled at compile time
+/// ([`CRC_BY_POSITION`]), so the 13 lookups do not wait on each other as a
+/// byte-at-a-time loop would. A test checks the result against the bit-by-bit
+/// definition ([`crc11_bits`]).
 fn crc11(binary: u128) -> u16 {
-    let mut fcs: u16 = 0x7FF;
-    for bit in (0..CRC_DATA_BITS).rev() {
-        let data = ((binary >> bit) & 1) as u16;
-        let feedback = ((fcs >> 10) & 1) ^ data;
+    let bytes = binary.to_le_bytes();
+    let mut fcs = CRC_OF_START;
+    for (table, &byte) in CRC_BY_POSITION.iter().zip(bytes.iter()) {
+        fcs ^= table[usize::from(byte)];
+    }
+    fcs
+}
+
+/// Feeds the low `count` bits of `data` (most significant first) through the CRC
+/// register `fcs`: the definition, one bit per step.
+const fn crc11_bits(mut fcs: u16, data: u16, count: u32) -> u16 {
+    let mut i = count;
+    while i > 0 {
+        i -= 1;
+        let feedback = ((fcs >> 10) ^ (data >> i)) & 1;
         fcs <<= 1;
         if feedback == 1 {
             fcs ^= CRC_POLYNOMIAL;
@@ -611,18 +698,97 @@ fn crc11(binary: u128) -> u16 {
     fcs
 }
 
+/// Byte-at-a-time CRC step: entry `b` is the register after feeding eight zero bits
+/// into a register holding `b` in its top eight bits. Feeding eight zero bits into
+/// any register `r` is then `(r << 8) ^ CRC_ZERO_BYTE[r >> 3]` (masked to 11 bits),
+/// because the low three bits of `r` only shift up.
+const CRC_ZERO_BYTE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = crc11_bits((b as u16) << 3, 0, 8);
+        b += 1;
+    }
+    table
+};
+
+/// Feeds `bytes` zero bytes into register `fcs`.
+const fn crc11_zero_bytes(mut fcs: u16, bytes: usize) -> u16 {
+    let mut i = 0;
+    while i < bytes {
+        fcs = ((fcs << 8) ^ CRC_ZERO_BYTE[(fcs >> 3) as usize]) & 0x7FF;
+        i += 1;
+    }
+    fcs
+}
+
+/// What the starting register 0x7FF contributes after all 102 data bits.
+const CRC_OF_START: u16 = crc11_zero_bytes(crc11_bits(0x7FF, 0, 6), 12);
+
+/// `CRC_BY_POSITION[k][b]`: the contribution of data byte `b` in byte `k` of the
+/// value, counted from the least significant (`k` = 12 is the top 6 data bits), to
+/// the final register, starting from zero.
+static CRC_BY_POSITION: [[u16; 256]; 13] = {
+    let mut table = [[0u16; 256]; 13];
+    let mut b = 0;
+    while b < 256 {
+        // Byte 12 holds only 6 data bits (the 2 above them are not part of the CRC).
+        if b < 64 {
+            table[12][b] = crc11_zero_bytes(crc11_bits(0, b as u16, 6), 12);
+        }
+        let mut k = 0;
+        while k < 12 {
+            table[k][b] = crc11_zero_bytes(crc11_bits(0, b as u16, 8), k);
+            k += 1;
+        }
+        b += 1;
+    }
+    table
+};
+
 /// Step 3 (B3200 §2.2.3): the value in mixed radix: J in radix 636, I…B in radix
 /// 1365, and A the remainder (at most 658 for any valid input).
-fn binary_to_codewords(mut binary: u128) -> [u16; 10] {
+///
+/// The value is held as two 51-bit halves so that every division is a `u64`
+/// division by a constant (a multiply), not a 128-bit library call.
+fn binary_to_codewords(binary: u128) -> [u16; 10] {
+    let mut value = Halves::new(binary);
     let mut codewords = [0u16; 10];
-    codewords[9] = (binary % 636) as u16;
-    binary /= 636;
+    codewords[9] = value.div_rem(636);
     for cw in codewords[1..9].iter_mut().rev() {
-        *cw = (binary % 1365) as u16;
-        binary /= 1365;
+        *cw = value.div_rem(1365);
     }
-    codewords[0] = binary as u16;
+    codewords[0] = value.low as u16;
     codewords
+}
+
+/// A value below 2¹⁰² as `high · 2⁵¹ + low`, for division by small constants.
+struct Halves {
+    high: u64,
+    low: u64,
+}
+
+impl Halves {
+    const SHIFT: u32 = 51;
+    const LOW_MASK: u64 = (1 << Halves::SHIFT) - 1;
+
+    fn new(value: u128) -> Halves {
+        Halves {
+            high: (value >> Halves::SHIFT) as u64,
+            low: value as u64 & Halves::LOW_MASK,
+        }
+    }
+
+    /// Divides in place by `divisor` (below 2¹³) and returns the remainder. The
+    /// carried remainder times 2⁵¹ stays below 2⁶⁴, and the low quotient below 2⁵¹.
+    #[inline(always)]
+    fn div_rem(&mut self, divisor: u64) -> u16 {
+        let carry = self.high % divisor;
+        self.high /= divisor;
+        let low = (carry << Halves::SHIFT) | self.low;
+        self.low = low / divisor;
+        (low % divisor) as u16
+    }
 }
 
 /// Step 4 (B3200 §2.2.4): J doubled (orientation), and A raised by 659 when FCS
@@ -639,29 +805,114 @@ fn insert_orientation_and_fcs(codewords: &mut [u16; 10], fcs: u16) {
 fn codewords_to_characters(codewords: &[u16; 10], fcs: u16) -> [u16; 10] {
     let mut characters = [0u16; 10];
     for (i, (&cw, ch)) in codewords.iter().zip(characters.iter_mut()).enumerate() {
-        let cw = usize::from(cw);
-        *ch = if cw < TABLE_5OF13.len() {
-            TABLE_5OF13[cw]
-        } else {
-            TABLE_2OF13[cw - TABLE_5OF13.len()]
-        };
-        if fcs & (1 << i) != 0 {
-            *ch ^= 0x1FFF;
-        }
+        // Codewords are below 1365 by construction (step 3's radices).
+        let character = CODEWORD_TO_CHARACTER[usize::from(cw) % CODEWORD_TO_CHARACTER.len()];
+        // All ones (0x1FFF) when FCS bit i is set, else zero.
+        let complement = 0u16.wrapping_sub((fcs >> i) & 1) & 0x1FFF;
+        *ch = character ^ complement;
     }
     characters
 }
 
 /// Step 6 (B3200 §2.2.6): each bar takes its descender and ascender bit from the
 /// characters, per Appendix D Table IV.
-fn characters_to_bars(characters: &[u16; 10]) -> [Bar; BAR_COUNT] {
-    let bit = |(character, bit): (u8, u8)| characters[usize::from(character)] >> bit & 1 == 1;
+///
+/// Every bar's two bits are gathered at once, packed two bits per bar: each
+/// character's low 7 and high 6 bits are spread to their bars' positions by table
+/// ([`BAR_SPREAD_LOW`], [`BAR_SPREAD_HIGH`]).
+fn characters_to_bar_pairs(characters: &[u16; 10]) -> [u64; 3] {
+    let mut pairs = [0u64; 3];
+    for (i, &ch) in characters.iter().enumerate() {
+        let low = &BAR_SPREAD_LOW[i][usize::from(ch & 0x7F)];
+        let high = &BAR_SPREAD_HIGH[i][usize::from((ch >> 7) & 0x3F)];
+        for w in 0..3 {
+            pairs[w] |= low[w] | high[w];
+        }
+    }
+    pairs
+}
+
+/// Unpacks the bars, four per byte of packed pairs.
+fn bar_pairs_to_bars(pairs: &[u64; 3]) -> [Bar; BAR_COUNT] {
     let mut bars = [Bar::Tracker; BAR_COUNT];
-    for (bar, &(descender, ascender)) in bars.iter_mut().zip(BAR_MAP.iter()) {
-        *bar = Bar::from_parts(bit(ascender), bit(descender));
+    for (chunk, quad) in bars.chunks_mut(4).enumerate() {
+        let byte = (pairs[chunk / 8] >> (8 * (chunk % 8))) as u8;
+        let four = &FOUR_BARS[usize::from(byte)];
+        quad.copy_from_slice(&four[..quad.len()]);
     }
     bars
 }
+
+/// Bit position of bar `b`'s descender in the packed bar pairs (`2b`; the ascender is
+/// the next bit up), so that bits `2b..2b+2` hold the bar's [`Bar`] discriminant.
+const fn pair_bit(bar: usize, ascender: bool) -> usize {
+    2 * bar + ascender as usize
+}
+
+/// Per character A–J and each value of its low 7 bits: the packed bar-pair bits
+/// (3 × 64) those character bits set, per Appendix D Table IV ([`BAR_MAP`]).
+static BAR_SPREAD_LOW: [[[u64; 3]; 128]; 10] = bar_spread::<128>(0);
+/// The same for each value of a character's high 6 bits (bits 7–12).
+static BAR_SPREAD_HIGH: [[[u64; 3]; 64]; 10] = bar_spread::<64>(7);
+
+const fn bar_spread<const N: usize>(first_bit: u8) -> [[[u64; 3]; N]; 10] {
+    let mut table = [[[0u64; 3]; N]; 10];
+    let mut bar = 0;
+    while bar < BAR_COUNT {
+        let ((dc, db), (ac, ab)) = BAR_MAP[bar];
+        let mut side = 0;
+        while side < 2 {
+            let (character, bit, position) = if side == 0 {
+                (dc, db, pair_bit(bar, false))
+            } else {
+                (ac, ab, pair_bit(bar, true))
+            };
+            if bit >= first_bit && ((bit - first_bit) as usize) < N.trailing_zeros() as usize {
+                let mask = 1usize << (bit - first_bit);
+                let mut value = 0;
+                while value < N {
+                    if value & mask != 0 {
+                        table[character as usize][value][position / 64] |= 1 << (position % 64);
+                    }
+                    value += 1;
+                }
+            }
+            side += 1;
+        }
+        bar += 1;
+    }
+    table
+}
+
+/// Four bars packed as in [`FOUR_BARS`] → their four letters.
+const FOUR_LETTERS: [[u8; 4]; 256] = {
+    let mut table = [[0u8; 4]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut k = 0;
+        while k < 4 {
+            table[byte][k] = Bar::BY_BITS[(byte >> (2 * k)) & 3].letter();
+            k += 1;
+        }
+        byte += 1;
+    }
+    table
+};
+
+/// One byte of packed bar pairs → its four bars.
+const FOUR_BARS: [[Bar; 4]; 256] = {
+    let mut table = [[Bar::Tracker; 4]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut k = 0;
+        while k < 4 {
+            table[byte][k] = Bar::BY_BITS[(byte >> (2 * k)) & 3];
+            k += 1;
+        }
+        byte += 1;
+    }
+    table
+};
 
 /// Builds an N-of-13 character table by the method of B3200 Appendix C: counting up
 /// through all 13-bit values with N bits set, each value and its bit reversal are
@@ -697,11 +948,26 @@ pub const TABLE_5OF13: [u16; 1287] = n_of_13_table(5);
 /// Table II (B3200 Appendix D): the 78 2-of-13 characters, codewords 1287–1364.
 pub const TABLE_2OF13: [u16; 78] = n_of_13_table(2);
 
+/// Tables I and II end to end: codeword 0–1364 → 13-bit character (step 5).
+const CODEWORD_TO_CHARACTER: [u16; 1365] = {
+    let mut all = [0u16; 1365];
+    let mut i = 0;
+    while i < 1365 {
+        all[i] = if i < TABLE_5OF13.len() {
+            TABLE_5OF13[i]
+        } else {
+            TABLE_2OF13[i - TABLE_5OF13.len()]
+        };
+        i += 1;
+    }
+    all
+};
+
 /// Marks a 13-bit value that is in neither table.
 const NOT_A_CHARACTER: u16 = u16::MAX;
 
 /// For decoding: 13-bit character (not complemented) → codeword 0–1364.
-const CHARACTER_TO_CODEWORD: [u16; 8192] = {
+static CHARACTER_TO_CODEWORD: [u16; 8192] = {
     let mut inverse = [NOT_A_CHARACTER; 8192];
     let mut i = 0;
     while i < TABLE_5OF13.len() {
@@ -970,8 +1236,50 @@ mod tests {
     }
 
     #[test]
+    fn digits_value_matches_plain_parsing() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 20) as usize;
+            let text: String = (0..len)
+                .map(|i| char::from(b'0' + ((x >> (i * 3)) % 10) as u8))
+                .collect();
+            let expected = if text.is_empty() {
+                0
+            } else {
+                text.parse::<u64>().unwrap()
+            };
+            assert_eq!(digits_value(text.as_bytes()), expected, "{text}");
+        }
+        assert_eq!(
+            digits_value(b"9999999999999999999"),
+            9_999_999_999_999_999_999
+        );
+        assert_eq!(eight_digits_value(*b"01234567"), 1_234_567);
+    }
+
+    #[test]
     fn crc_of_zero_is_0x6e0() {
         assert_eq!(crc11(0), 0x6E0);
+    }
+
+    /// The byte-table CRC equals the bit-by-bit definition over 102 bits.
+    #[test]
+    fn table_crc_matches_definition() {
+        let bitwise = |v: u128| {
+            (0..CRC_DATA_BITS).rev().fold(0x7FF, |fcs, bit| {
+                crc11_bits(fcs, ((v >> bit) & 1) as u16, 1)
+            })
+        };
+        let mut v: u128 = 0x1234_5678_9ABC_DEF0_1357_9BDF_u128;
+        for _ in 0..2000 {
+            v = v.wrapping_mul(0x2545_F491_4F6C_DD1D_0123_4567_89AB_CDEF) ^ (v >> 41);
+            let value = v & ((1 << CRC_DATA_BITS) - 1);
+            assert_eq!(crc11(value), bitwise(value), "{value:#x}");
+        }
+        assert_eq!(bitwise(0x016907B2A24ABC16A2E5C004B1), 0x751);
     }
 
     /// Facts §3.1: entry counts, palindrome positions, first entries and the
@@ -1062,7 +1370,7 @@ mod tests {
     #[test]
     fn decode_reports_damage() {
         let imb = encode_str("01234567094987654321", "01234567891").unwrap();
-        let mut bars = imb.bars;
+        let mut bars = *imb.bars();
         bars[0] = Bar::Full;
         assert!(matches!(
             decode(&bars),
@@ -1083,8 +1391,8 @@ mod tests {
     #[test]
     fn largest_value_round_trips() {
         let imb = encode_str("94999999999999999999", "99999999999").unwrap();
-        assert_eq!(imb.steps.binary, 0x3FBD723AB5D7EF61336687FFFF);
-        let decoded = decode(&imb.bars).unwrap();
+        assert_eq!(imb.steps().binary, 0x3FBD723AB5D7EF61336687FFFF);
+        let decoded = decode(imb.bars()).unwrap();
         assert_eq!(decoded.tracking.as_str(), "94999999999999999999");
         assert_eq!(decoded.routing.as_str(), "99999999999");
     }

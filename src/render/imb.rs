@@ -37,7 +37,7 @@ pub fn imb_bitmap(imb: &Imb, g: &ImbGeometry) -> Bitmap {
 pub fn draw_imb(bitmap: &mut Bitmap, x: u32, y: u32, imb: &Imb, g: &ImbGeometry) {
     let tracker_top = y.saturating_add(g.extension);
     let tracker_bottom = tracker_top.saturating_add(g.tracker);
-    for (i, bar) in (0u32..).zip(imb.bars.iter()) {
+    for (i, bar) in (0u32..).zip(imb.bars().iter()) {
         let left = x.saturating_add(i.saturating_mul(g.pitch));
         let top = if bar.has_ascender() { y } else { tracker_top };
         let bottom = if bar.has_descender() {
@@ -70,7 +70,7 @@ mod tests {
         if bar >= 65 || dx % g.pitch >= g.bar_width_drawn {
             return false;
         }
-        let b: Bar = imb.bars[bar as usize];
+        let b: Bar = imb.bars()[bar as usize];
         let asc = dy < g.extension;
         let tracker = dy >= g.extension && dy < g.extension + g.tracker;
         let desc = dy >= g.extension + g.tracker && dy < g.full_bar;
@@ -104,7 +104,7 @@ mod tests {
         let imb = example();
         let g = imb_geometry(300.0, 300.0, 0).unwrap();
         let heights: u64 = imb
-            .bars
+            .bars()
             .iter()
             .map(|b| {
                 u64::from(g.tracker)

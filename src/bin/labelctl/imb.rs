@@ -65,8 +65,8 @@ pub fn run(cmd: ImbCommand) -> Result<(), Failure> {
                         .into(),
                 ));
             }
-            encode_stream(std::io::stdin().lock(), std::io::stdout().lock())
-                .context("streaming encode")?;
+            let stdin = std::io::BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+            encode_stream(stdin, std::io::stdout().lock()).context("streaming encode")?;
             Ok(())
         }
         ImbCommand::Encode { tracking, routing } => {
@@ -90,31 +90,98 @@ fn parse(tracking: &str, routing: Option<&str>) -> Result<imb::Imb, Failure> {
     imb::encode_str(tracking, routing.unwrap_or("")).map_err(|e| Failure::Input(e.to_string()))
 }
 
+/// Longest input line the stream encoder holds in memory. Longer lines are
+/// answered with a length error without being stored, so memory stays constant
+/// whatever the input.
+const MAX_LINE: usize = 4096;
+
 /// Encodes `TRACKING[,ROUTING]` lines from `input` to `output`, one line out per
-/// line in, in constant memory. Invalid lines produce `error NN: message`.
+/// line in, in order, in constant memory. Invalid lines produce `error NN: message`.
+///
+/// Lines are encoded where they lie in the reader's buffer; only a line that
+/// straddles two reads is copied (into `partial`, at most [`MAX_LINE`] bytes).
 pub fn encode_stream(mut input: impl BufRead, output: impl Write) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, output);
-    let mut line = Vec::with_capacity(64);
+    let mut partial = PartialLine::default();
     loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
             break;
         }
-        let text = strip_line_end(&line);
-        let text = String::from_utf8_lossy(text);
-        let (tracking, routing) = text.split_once(',').unwrap_or((&text, ""));
-        match Tracking::parse(tracking).and_then(|t| Ok((t, Routing::parse(routing)?))) {
-            Ok((t, r)) => out.write_all(&imb::encode(&t, &r).letters())?,
-            Err(err) => write!(out, "{err}")?,
+        let mut rest = buffer;
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            if partial.is_empty() {
+                encode_line(&rest[..end], &mut out)?;
+            } else {
+                partial.push(&rest[..end]);
+                partial.finish(&mut out)?;
+            }
+            rest = &rest[end + 1..];
         }
-        out.write_all(b"\n")?;
+        partial.push(rest);
+        let read = buffer.len();
+        input.consume(read);
+    }
+    if !partial.is_empty() {
+        partial.finish(&mut out)?;
     }
     out.flush()
 }
 
-fn strip_line_end(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
+/// The beginning of a line that continues in the next read.
+#[derive(Default)]
+struct PartialLine {
+    /// The bytes kept so far (at most [`MAX_LINE`]).
+    bytes: Vec<u8>,
+    /// The line's full length, including bytes not kept.
+    len: usize,
+}
+
+impl PartialLine {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, more: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.bytes.len());
+        self.bytes.extend_from_slice(&more[..more.len().min(room)]);
+        self.len += more.len();
+    }
+
+    fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.len > MAX_LINE {
+            writeln!(
+                out,
+                "error 09: line has {} bytes; a tracking code is 20 digits (lines over {MAX_LINE} bytes are not read)",
+                self.len
+            )?;
+        } else {
+            encode_line(&self.bytes, out)?;
+        }
+        self.bytes.clear();
+        self.len = 0;
+        Ok(())
+    }
+}
+
+/// Answers one input line (without its `\n`): the letters or the error.
+fn encode_line(line: &[u8], out: &mut impl Write) -> std::io::Result<()> {
+    if line.len() > MAX_LINE {
+        let mut partial = PartialLine::default();
+        partial.push(line);
+        return partial.finish(out);
+    }
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = match std::str::from_utf8(line) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(line),
+    };
+    let (tracking, routing) = text.split_once(',').unwrap_or((&text, ""));
+    match Tracking::parse(tracking).and_then(|t| Ok((t, Routing::parse(routing)?))) {
+        Ok((t, r)) => out.write_all(&imb::encode(&t, &r).letters())?,
+        Err(err) => write!(out, "{err}")?,
+    }
+    out.write_all(b"\n")
 }
 
 fn render(args: RenderArgs) -> Result<(), Failure> {
