@@ -30,7 +30,7 @@ fn imb(i: usize) -> Imb {
 fn assert_clean(report: &ImbReport, imb: &Imb, g: &ImbGeometry) {
     let context = format!("{}x{} dpi, gain {}", g.dpi_x, g.dpi_y, g.dot_gain);
     assert_eq!(report.letters, imb.letters_string(), "{context}");
-    let expected = labeld::encode::imb::decode(imb.bars()).expect("encoded symbols decode");
+    let expected = labeld::encode::imb::decode(&imb.bars()).expect("encoded symbols decode");
     assert_eq!(report.decoded, expected, "{context}");
     assert!(
         report.is_compliant(),

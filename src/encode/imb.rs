@@ -248,7 +248,7 @@ impl Tracking {
     pub fn parse(text: &str) -> Result<Tracking, EncodeError> {
         // Fast path: exactly 20 digits, nothing to trim or count.
         if let Ok(digits) = <[u8; 20]>::try_from(text.as_bytes()) {
-            if digits.iter().all(u8::is_ascii_digit) {
+            if all_digits(&digits) {
                 check_barcode_id(&digits[..2])?;
                 return Ok(Tracking { digits });
             }
@@ -415,7 +415,7 @@ impl Routing {
     pub fn parse(text: &str) -> Result<Routing, EncodeError> {
         // Fast path: 0, 5, 9 or 11 digits, nothing to trim or count.
         let bytes = text.as_bytes();
-        if matches!(bytes.len(), 0 | 5 | 9 | 11) && bytes.iter().all(u8::is_ascii_digit) {
+        if matches!(bytes.len(), 0 | 5 | 9 | 11) && all_digits(bytes) {
             let mut digits = [0u8; 11];
             digits[..bytes.len()].copy_from_slice(bytes);
             return Ok(Routing {
@@ -496,6 +496,23 @@ impl std::str::FromStr for Routing {
     }
 }
 
+/// Whether every byte is an ASCII digit, eight bytes at a time: a byte is a digit
+/// when its high nibble is 3 and adding 6 leaves it at 3 (0x30–0x39 stay below 0x40).
+fn all_digits(bytes: &[u8]) -> bool {
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    let mut groups = bytes.chunks_exact(8);
+    let groups_ok = groups.by_ref().all(|group| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(group);
+        let x = u64::from_le_bytes(eight);
+        // When the first test holds, no byte carries into the next on adding 6.
+        (x & HIGH_NIBBLES) == THREES
+            && (x.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES) == THREES
+    });
+    groups_ok && groups.remainder().iter().all(u8::is_ascii_digit)
+}
+
 /// The value of up to 19 ASCII digits. Whole groups of eight are read at once
 /// ([`eight_digits_value`]) so the work is not one long chain of multiply-adds.
 fn digits_value(digits: &[u8]) -> u64 {
@@ -574,10 +591,8 @@ pub struct ImbSteps {
 /// An encoded Intelligent Mail barcode.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Imb {
-    /// The 65 bars, left to right.
-    bars: [Bar; BAR_COUNT],
-    /// The same bars packed two bits each (`Bar` discriminants, bar 0 lowest), for
-    /// turning them into letters four at a time.
+    /// The 65 bars packed two bits each (`Bar` discriminants, bar 0 lowest): small
+    /// to move around, and turned into bars or letters four at a time.
     pairs: [u64; 3],
     /// The intermediate values.
     steps: ImbSteps,
@@ -595,8 +610,8 @@ impl Imb {
     }
 
     /// The 65 bars, left to right.
-    pub fn bars(&self) -> &[Bar; BAR_COUNT] {
-        &self.bars
+    pub fn bars(&self) -> [Bar; BAR_COUNT] {
+        bar_pairs_to_bars(&self.pairs)
     }
 
     /// The intermediate values of the encoding steps.
@@ -606,7 +621,10 @@ impl Imb {
 
     /// The letters as a `String`.
     pub fn letters_string(&self) -> String {
-        self.bars.iter().map(|b| char::from(b.letter())).collect()
+        self.letters()
+            .iter()
+            .map(|&letter| char::from(letter))
+            .collect()
     }
 }
 
@@ -626,7 +644,6 @@ pub fn encode(tracking: &Tracking, routing: &Routing) -> Imb {
     let characters = codewords_to_characters(&codewords, fcs);
     let pairs = characters_to_bar_pairs(&characters);
     Imb {
-        bars: bar_pairs_to_bars(&pairs),
         pairs,
         steps: ImbSteps {
             binary,
@@ -749,16 +766,23 @@ static CRC_BY_POSITION: [[u16; 256]; 13] = {
 /// Step 3 (B3200 §2.2.3): the value in mixed radix: J in radix 636, I…B in radix
 /// 1365, and A the remainder (at most 658 for any valid input).
 ///
-/// The value is held as two 51-bit halves so that every division is a `u64`
-/// division by a constant (a multiply), not a 128-bit library call.
+/// The value is held as two 51-bit halves, and as one `u64` once it fits, so that
+/// every division is a `u64` division by a constant (a multiply), not a 128-bit
+/// library call.
 fn binary_to_codewords(binary: u128) -> [u16; 10] {
     let mut value = Halves::new(binary);
     let mut codewords = [0u16; 10];
     codewords[9] = value.div_rem(636);
-    for cw in codewords[1..9].iter_mut().rev() {
+    for cw in codewords[6..9].iter_mut().rev() {
         *cw = value.div_rem(1365);
     }
-    codewords[0] = value.low as u16;
+    // What is left is below 2¹⁰² / (636 · 1365³) ≈ 3.1 · 10¹⁸ < 2⁶⁴: one u64 will do.
+    let mut rest = value.high << Halves::SHIFT | value.low;
+    for cw in codewords[1..6].iter_mut().rev() {
+        *cw = (rest % 1365) as u16;
+        rest /= 1365;
+    }
+    codewords[0] = rest as u16;
     codewords
 }
 
@@ -821,14 +845,17 @@ fn codewords_to_characters(codewords: &[u16; 10], fcs: u16) -> [u16; 10] {
 /// character's low 7 and high 6 bits are spread to their bars' positions by table
 /// ([`BAR_SPREAD_LOW`], [`BAR_SPREAD_HIGH`]).
 fn characters_to_bar_pairs(characters: &[u16; 10]) -> [u64; 3] {
+    // Bars 1–64 fill two words exactly; bar 65 alone is read straight from the map.
     let mut pairs = [0u64; 3];
     for (i, &ch) in characters.iter().enumerate() {
         let low = &BAR_SPREAD_LOW[i][usize::from(ch & 0x7F)];
         let high = &BAR_SPREAD_HIGH[i][usize::from((ch >> 7) & 0x3F)];
-        for w in 0..3 {
-            pairs[w] |= low[w] | high[w];
-        }
+        pairs[0] |= low[0] | high[0];
+        pairs[1] |= low[1] | high[1];
     }
+    let ((dc, db), (ac, ab)) = BAR_MAP[BAR_COUNT - 1];
+    let bit = |c: u8, b: u8| u64::from(characters[usize::from(c)] >> b & 1);
+    pairs[2] = bit(ac, ab) << 1 | bit(dc, db);
     pairs
 }
 
@@ -849,16 +876,17 @@ const fn pair_bit(bar: usize, ascender: bool) -> usize {
     2 * bar + ascender as usize
 }
 
-/// Per character A–J and each value of its low 7 bits: the packed bar-pair bits
-/// (3 × 64) those character bits set, per Appendix D Table IV ([`BAR_MAP`]).
-static BAR_SPREAD_LOW: [[[u64; 3]; 128]; 10] = bar_spread::<128>(0);
+/// Per character A–J and each value of its low 7 bits: the packed bar-pair bits of
+/// bars 1–64 (2 × 64) those character bits set, per Appendix D Table IV
+/// ([`BAR_MAP`]).
+static BAR_SPREAD_LOW: [[[u64; 2]; 128]; 10] = bar_spread::<128>(0);
 /// The same for each value of a character's high 6 bits (bits 7–12).
-static BAR_SPREAD_HIGH: [[[u64; 3]; 64]; 10] = bar_spread::<64>(7);
+static BAR_SPREAD_HIGH: [[[u64; 2]; 64]; 10] = bar_spread::<64>(7);
 
-const fn bar_spread<const N: usize>(first_bit: u8) -> [[[u64; 3]; N]; 10] {
-    let mut table = [[[0u64; 3]; N]; 10];
+const fn bar_spread<const N: usize>(first_bit: u8) -> [[[u64; 2]; N]; 10] {
+    let mut table = [[[0u64; 2]; N]; 10];
     let mut bar = 0;
-    while bar < BAR_COUNT {
+    while bar < 64 {
         let ((dc, db), (ac, ab)) = BAR_MAP[bar];
         let mut side = 0;
         while side < 2 {
@@ -1261,6 +1289,20 @@ mod tests {
     }
 
     #[test]
+    fn all_digits_matches_the_plain_test() {
+        for len in 0..24 {
+            for byte in 0..=255u8 {
+                for at in 0..len {
+                    let mut text = vec![b'5'; len];
+                    text[at] = byte;
+                    assert_eq!(all_digits(&text), byte.is_ascii_digit(), "{text:?}");
+                }
+            }
+            assert!(all_digits(&vec![b'0'; len]) && all_digits(&vec![b'9'; len]));
+        }
+    }
+
+    #[test]
     fn crc_of_zero_is_0x6e0() {
         assert_eq!(crc11(0), 0x6E0);
     }
@@ -1370,7 +1412,7 @@ mod tests {
     #[test]
     fn decode_reports_damage() {
         let imb = encode_str("01234567094987654321", "01234567891").unwrap();
-        let mut bars = *imb.bars();
+        let mut bars = imb.bars();
         bars[0] = Bar::Full;
         assert!(matches!(
             decode(&bars),
@@ -1392,7 +1434,7 @@ mod tests {
     fn largest_value_round_trips() {
         let imb = encode_str("94999999999999999999", "99999999999").unwrap();
         assert_eq!(imb.steps().binary, 0x3FBD723AB5D7EF61336687FFFF);
-        let decoded = decode(imb.bars()).unwrap();
+        let decoded = decode(&imb.bars()).unwrap();
         assert_eq!(decoded.tracking.as_str(), "94999999999999999999");
         assert_eq!(decoded.routing.as_str(), "99999999999");
     }
