@@ -324,7 +324,7 @@ impl Code128 {
         let mut s = String::with_capacity(self.modules());
         for (i, &w) in self.widths.iter().enumerate() {
             let c = if i % 2 == 0 { '1' } else { '0' };
-            s.extend(std::iter::repeat(c).take(usize::from(w)));
+            s.extend(std::iter::repeat_n(c, usize::from(w)));
         }
         s
     }
