@@ -187,7 +187,7 @@ impl ContainerBarcode {
         data.push_str(APPLICATION_IDENTIFIER);
         data.push('M');
         data.push_str(mailer_id);
-        data.extend(std::iter::repeat(char::from(padding.byte())).take(pad));
+        data.extend(std::iter::repeat_n(char::from(padding.byte()), pad));
         data.push_str(serial);
         Ok(ContainerBarcode { data })
     }
