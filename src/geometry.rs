@@ -633,7 +633,7 @@ fn pick_single(dimension: Dimension, dpi: f64, min_dots: u32) -> Result<u32, Geo
             continue;
         }
         let score = Score::of(&[(limit, inches)]);
-        if best.map_or(true, |(_, b)| score.beats(&b)) {
+        if best.is_none_or(|(_, b)| score.beats(&b)) {
             best = Some((dots, score));
         }
     }
@@ -679,7 +679,7 @@ fn pick_heights(dpi: f64) -> Result<(u32, u32), GeometryError> {
                 continue;
             }
             let score = Score::of(&[(TRACKER, t), (ASC_DESC_BAR, a), (FULL_BAR, f)]);
-            if best.map_or(true, |(_, b)| score.beats(&b)) {
+            if best.is_none_or(|(_, b)| score.beats(&b)) {
                 best = Some(((tracker, extension), score));
             }
         }

@@ -571,7 +571,7 @@ fn rows_of_bars(candidates: &[Blob], max_pitch2: u64) -> (Vec<Vec<usize>>, usize
             let extends = (0..n).any(|p| {
                 next[p] == Some(start)
                     && candidates[p].overlap(top, bottom) > 0
-                    && reference.map_or(true, |r| regular(spacing(p, start), r))
+                    && reference.is_none_or(|r| regular(spacing(p, start), r))
             });
             if extends {
                 length += 1;
