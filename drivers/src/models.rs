@@ -84,7 +84,9 @@ const fn brother(
     m.quirks = Quirks {
         packbits,
         blank_line_command,
-        raster_mode_command: true,
+        // The QL-500/550/560/570/700 reject `ESC i a 1` (printer-langs.md §3.1); the
+        // models that take PackBits are the newer ones that want it.
+        raster_mode_command: packbits || product == 0x209b,
     };
     m
 }
@@ -398,6 +400,16 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// printer-langs.md §3.1 and §7.6: which Brother models take PackBits, the
+    /// blank-line command and `ESC i a`.
+    #[test]
+    fn brother_quirks_follow_the_facts() {
+        let q = |id| find(id).map(|m| m.quirks).unwrap();
+        assert!(!q("brother-ql-700").packbits && !q("brother-ql-700").raster_mode_command);
+        assert!(!q("brother-ql-800").packbits && !q("brother-ql-800").blank_line_command);
+        assert!(q("brother-ql-820nwb").packbits && q("brother-ql-820nwb").raster_mode_command);
+    }
 
     #[test]
     fn ids_are_unique_and_found() {
