@@ -6,15 +6,20 @@
 //!   the 24-digit IM tray barcode and the IM container barcode. Pure; no dpi, no I/O.
 //! - [`geometry`]: a printer resolution → integer dot counts for every IMb dimension,
 //!   inside the USPS-B-3200 tolerances or an error that says why.
-//! - [`render`]: symbols + geometry → a 1-bit [`labeld_drivers::Bitmap`].
+//! - [`layout`]: a label job (JSON) → [`layout::Label`]s, every element placed in
+//!   inches by its template, or an error naming the element that does not fit.
+//! - [`render`]: a label + a device profile → a [`labeld_drivers::Page`]: a 1-bit
+//!   bitmap at the device's exact resolution, plus elements the printer draws itself.
 //! - [`verify`]: a bitmap → bars found, measured against the tolerances, decoded.
+//! - then `labeld_drivers::lang`: a page → the bytes of the printer's language.
 //!
-//! Still to come, each with its own issue: layout templates, printer languages and
-//! transports (in the `labeld-drivers` crate), the spool, the scheduler and the
-//! ZeroMQ server. `docs/architecture.md` keeps the map current.
+//! Still to come, each with its own issue: transports (in the `labeld-drivers`
+//! crate), the spool, the scheduler and the ZeroMQ server. `docs/architecture.md`
+//! keeps the map current.
 #![deny(missing_docs)]
 
 pub mod encode;
 pub mod geometry;
+pub mod layout;
 pub mod render;
 pub mod verify;

@@ -6,4 +6,5 @@ mod imb_props;
 mod imb_usps;
 mod labelctl;
 mod labeld;
+mod layout;
 mod support;

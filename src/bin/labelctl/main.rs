@@ -9,6 +9,7 @@
 
 mod barcodes;
 mod imb;
+mod models;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Command {
     Tray(barcodes::TrayArgs),
     /// The Intelligent Mail container barcode (GS1-128, AI 99).
     Container(barcodes::ContainerArgs),
+    /// List the printer models and generic profiles labeld knows.
+    Models(models::ModelsArgs),
 }
 
 /// An error that already knows how the process should exit.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Imb(cmd) => imb::run(cmd),
         Command::Tray(args) => barcodes::tray(args),
         Command::Container(args) => barcodes::container(args),
+        Command::Models(args) => models::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
