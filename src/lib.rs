@@ -12,6 +12,8 @@
 //!   bitmap at the device's exact resolution, plus elements the printer draws itself.
 //! - [`verify`]: a bitmap → bars found, measured against the tolerances, decoded.
 //! - then `labeld_drivers::lang`: a page → the bytes of the printer's language.
+//! - [`output`]: the whole path above for one job, offline (what `labelctl render`
+//!   and the daemon's workers run).
 //!
 //! Still to come, each with its own issue: transports (in the `labeld-drivers`
 //! crate), the spool, the scheduler and the ZeroMQ server. `docs/architecture.md`
@@ -21,5 +23,6 @@
 pub mod encode;
 pub mod geometry;
 pub mod layout;
+pub mod output;
 pub mod render;
 pub mod verify;

@@ -223,6 +223,18 @@ pub fn render_with(
             dev.dots_x(label.width)
         }
     };
+    // A label far wider than the head either way round cannot print: say so, rather
+    // than which element happens to fall off first. A few dots over is allowed
+    // (blank margins of a 2.25 in label on a 2.24 in head): the canvas checks ink.
+    let slack = dev.dots_x(LABEL_OVERHANG_IN);
+    let narrowest = across(Rotation::None).min(across(Rotation::Cw90));
+    if options.rotation.is_none() && narrowest > i64::from(head) + slack {
+        return Err(RenderError::TooWide {
+            label: label.description.clone(),
+            needed_dots: narrowest as u64,
+            max_dots: head,
+        });
+    }
     let rotation = match options.rotation {
         Some(r) => r,
         None => {
@@ -238,6 +250,10 @@ pub fn render_with(
     };
     render_turned(label, profile, caps, options, rotation, head)
 }
+
+/// How far a label may be wider than the head, either way round, before it is
+/// refused outright (its margins may hang off; its ink may not).
+const LABEL_OVERHANG_IN: f64 = 0.1;
 
 /// [`render_with`] for one turn.
 fn render_turned(

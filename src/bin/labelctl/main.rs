@@ -1,7 +1,8 @@
 //! `labelctl`: the command line for labeld's operators and scripts.
 //!
-//! Today it exposes the shared encoder: `imb encode|decode|render`, `tray` and
-//! `container`. Queue, printer and preview commands arrive with the daemon.
+//! Today it exposes the shared encoder (`imb encode|decode|render`, `tray`,
+//! `container`) and the offline print path (`render`, `models`). Queue and printer
+//! commands arrive with the daemon.
 //!
 //! Exit codes: 0 success, 2 invalid input or usage (the message is on stderr and,
 //! for IMb input, contains USPS's `error NN`), 1 anything else (I/O). A closed
@@ -10,6 +11,7 @@
 mod barcodes;
 mod imb;
 mod models;
+mod render;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +35,8 @@ enum Command {
     Container(barcodes::ContainerArgs),
     /// List the printer models and generic profiles labeld knows.
     Models(models::ModelsArgs),
+    /// Render a label job offline into a printer language, PNG or PDF.
+    Render(render::RenderArgs),
 }
 
 /// An error that already knows how the process should exit.
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Tray(args) => barcodes::tray(args),
         Command::Container(args) => barcodes::container(args),
         Command::Models(args) => models::run(args),
+        Command::Render(args) => render::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
