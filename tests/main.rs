@@ -2,6 +2,7 @@
 
 mod code128;
 mod geometry_render;
+mod golden;
 mod imb_props;
 mod imb_usps;
 mod labelctl;
