@@ -8,4 +8,5 @@ mod imb_usps;
 mod labelctl;
 mod labeld;
 mod layout;
+mod print_path;
 mod support;
