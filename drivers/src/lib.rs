@@ -21,6 +21,7 @@ pub mod page;
 pub mod preview;
 pub mod profile;
 pub mod status;
+pub mod transport;
 
 pub use bitmap::Bitmap;
 pub use driver::{encode_job, Capabilities, Driver, DriverError, Language};
