@@ -6,6 +6,7 @@ mod golden;
 mod imb_props;
 mod imb_usps;
 mod labelctl;
+mod labelctl_printer;
 mod labeld;
 mod layout;
 mod print_path;

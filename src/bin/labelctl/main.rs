@@ -11,6 +11,7 @@
 mod barcodes;
 mod imb;
 mod models;
+mod printer;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,9 @@ enum Command {
     Models(models::ModelsArgs),
     /// Render a label job offline into a printer language, PNG or PDF.
     Render(render::RenderArgs),
+    /// Talk to one printer: status, send.
+    #[command(subcommand)]
+    Printer(printer::PrinterCommand),
 }
 
 /// An error that already knows how the process should exit.
@@ -46,6 +50,8 @@ pub enum Failure {
     Input(String),
     /// Anything else (I/O): exit 1.
     Other(anyhow::Error),
+    /// A specific exit code with a message (empty: nothing to print).
+    Exit(u8, String),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -68,12 +74,19 @@ fn main() -> ExitCode {
         Command::Container(args) => barcodes::container(args),
         Command::Models(args) => models::run(args),
         Command::Render(args) => render::run(args),
+        Command::Printer(cmd) => printer::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(message)) => {
             eprintln!("labelctl: {message}");
             ExitCode::from(2)
+        }
+        Err(Failure::Exit(code, message)) => {
+            if !message.is_empty() {
+                eprintln!("labelctl: {message}");
+            }
+            ExitCode::from(code)
         }
         Err(Failure::Other(err)) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(Failure::Other(err)) => {
