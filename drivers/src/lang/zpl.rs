@@ -818,17 +818,26 @@ fn encode_graphic(
     };
     Ok(match encoding {
         GraphicEncoding::Hex => (encoding, hex(data)),
-        GraphicEncoding::RunLength => (encoding, zpl_rle(data, bytes_per_row)),
+        GraphicEncoding::RunLength => (
+            encoding,
+            zpl_rle(data, bytes_per_row, usize::MAX).unwrap_or_default(),
+        ),
         GraphicEncoding::Z64 => (encoding, z64(data)?),
         GraphicEncoding::B64 => (encoding, b64(data)),
         GraphicEncoding::Auto => {
             // Candidates in order of preference on equal length. Hex and B64 lengths are
             // known without encoding: 2n, and ":B64:" + 4⌈n/3⌉ + ":CRC".
-            let rle = zpl_rle(data, bytes_per_row);
+            // Z64 first: the run-length form is abandoned as soon as it is longer.
             let zipped = z64(data)?;
+            let rle = zpl_rle(data, bytes_per_row, zipped.len()).unwrap_or_default();
+            let rle_len = if rle.is_empty() {
+                usize::MAX
+            } else {
+                rle.len()
+            };
             let b64_len = 5 + 4 * data.len().div_ceil(3) + 5;
             let best = [
-                (GraphicEncoding::RunLength, rle.len()),
+                (GraphicEncoding::RunLength, rle_len),
                 (GraphicEncoding::Z64, zipped.len()),
                 (GraphicEncoding::B64, b64_len),
                 (GraphicEncoding::Hex, 2 * data.len()),
@@ -863,12 +872,17 @@ fn hex(data: &[u8]) -> String {
 /// (from an even nibble; an odd count first gets one explicit `0`), and every other run of
 /// equal nibbles as its count (`z` = 400 repeated, then `g`–`y` = 20–380, `G`–`Y` = 1–19)
 /// followed by the digit. Runs never cross rows; `!` is never used.
-fn zpl_rle(data: &[u8], bytes_per_row: usize) -> String {
+///
+/// Gives up (`None`) once the text would be longer than `limit` characters.
+fn zpl_rle(data: &[u8], bytes_per_row: usize, limit: usize) -> Option<String> {
     let mut s = String::new();
     let nibbles = 2 * bytes_per_row;
     let mut previous: Option<&[u8]> = None;
     let mut row_nibbles = Vec::with_capacity(nibbles);
     for row in data.chunks_exact(bytes_per_row) {
+        if s.len() > limit {
+            return None;
+        }
         if previous == Some(row) {
             s.push(':');
             continue;
@@ -899,7 +913,7 @@ fn zpl_rle(data: &[u8], bytes_per_row: usize) -> String {
             }
         }
     }
-    s
+    (s.len() <= limit).then_some(s)
 }
 
 /// `run` copies of nibble `n`: the digit alone for runs of 1–2, else count letters + digit.
@@ -920,9 +934,14 @@ fn push_run(s: &mut String, run: usize, n: u8) {
     s.push(digit);
 }
 
+/// zlib level for Z64. Level 9 saves under 2 % over level 3 on label graphics and
+/// costs 2–3 times the CPU (BENCHMARKS.md, labels): the bytes are still a third of
+/// what CUPS sends for the same bitmap.
+const Z64_LEVEL: u32 = 3;
+
 /// `:Z64:` + base64(zlib(data)) + `:` + CRC.
 fn z64(data: &[u8]) -> std::io::Result<String> {
-    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(Z64_LEVEL));
     zlib.write_all(data)?;
     Ok(envelope("Z64", &zlib.finish()?))
 }
@@ -1366,8 +1385,14 @@ mod tests {
             (&[0x00, 0x00, 0x01], 3, "K01"),
         ];
         for (i, (data, bpr, expected)) in cases.into_iter().enumerate() {
-            assert_eq!(zpl_rle(data, bpr), expected, "case {i}");
+            assert_eq!(
+                zpl_rle(data, bpr, usize::MAX).as_deref(),
+                Some(expected),
+                "case {i}"
+            );
         }
+        // Abandoned once longer than the limit.
+        assert_eq!(zpl_rle(&[0x12, 0x34, 0x56, 0x78], 4, 3), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 pub mod device_id;
 pub mod file;
+pub mod hotplug;
 pub mod send;
 pub mod serial;
 pub mod tcp;
