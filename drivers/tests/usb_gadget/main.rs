@@ -387,4 +387,48 @@ fn gadget() {
     let g = Gadget::open(PathBuf::from(configfs), udc);
     check_usblp(&g);
     check_libusb(&g);
+    check_hotplug(&g);
+}
+
+fn check_hotplug(g: &Gadget) {
+    use labeld_drivers::transport::hotplug::{HotplugEvent, WatchMode, Watcher};
+    let uri = PrinterUri::parse("usb://0a5f:0081?serial=LABELD0001").unwrap();
+    let other = PrinterUri::parse("usb://0a5f:0081?serial=NOTHERE").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let w = Watcher::start(
+        vec![uri.clone(), other],
+        Duration::from_millis(1000),
+        move |e| {
+            let _ = tx.send((Instant::now(), e));
+        },
+    );
+    eprintln!("hotplug: mode {:?}", w.mode());
+    assert_ne!(w.mode(), WatchMode::Unavailable);
+    let (_, first) = rx
+        .recv_timeout(Duration::from_secs(3))
+        .expect("initial event");
+    assert_eq!(first, HotplugEvent::Arrived(uri.clone()));
+    for round in 0..2 {
+        let t0 = Instant::now();
+        g.unplug();
+        let (t, e) = rx.recv_timeout(Duration::from_secs(3)).expect("left event");
+        eprintln!("hotplug: {e:?} after {:?}", t - t0);
+        assert_eq!(e, HotplugEvent::Left(uri.clone()));
+        assert!(t - t0 < Duration::from_secs(2));
+        let t0 = Instant::now();
+        g.plug();
+        let (t, e) = rx
+            .recv_timeout(Duration::from_secs(3))
+            .expect("arrived event");
+        eprintln!("hotplug: {e:?} after {:?} (round {round})", t - t0);
+        assert_eq!(e, HotplugEvent::Arrived(uri.clone()));
+        assert!(t - t0 < Duration::from_secs(2));
+    }
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "no spurious events"
+    );
+    let t0 = Instant::now();
+    w.stop();
+    eprintln!("hotplug: stopped in {:?}", t0.elapsed());
 }
