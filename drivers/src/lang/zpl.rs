@@ -126,6 +126,10 @@ const MAX_DOTS: u32 = 32_000;
 /// larger graphic must be split.
 const GF_MAX_BYTES: usize = 99_999;
 
+/// Blank rows that end a `^GF` band (see `Graphic::bands`): a new band costs a
+/// `^FO…^GFA,…` header of about 30 bytes, more than a few blank rows in any encoding.
+const BAND_GAP_ROWS: usize = 16;
+
 /// `~SD`: absolute darkness 00–30.
 const DARKNESS_MAX: u32 = 30;
 
@@ -350,23 +354,22 @@ impl Zpl {
         self.last_encodings.clear();
         let dx = self.profile.offset_x.min(0).unsigned_abs();
         let dy = self.profile.offset_y.min(0).unsigned_abs();
-        let Some(graphic) = Graphic::crop(bitmap, dx, dy) else {
-            return Ok(());
-        };
-        let bpr = graphic.bytes_per_row;
-        let rows_per_band = (GF_MAX_BYTES / bpr).max(1);
-        for (band, data) in graphic.data.chunks(rows_per_band * bpr).enumerate() {
-            let (used, text) = encode_graphic(data, bpr, self.encoding)?;
-            self.last_encodings.push(used);
-            let y = graphic.y as usize + band * rows_per_band;
-            put(
-                z,
-                format_args!(
-                    "^FO{},{y}^GFA,{n},{n},{bpr},{text}^FS",
-                    graphic.x,
-                    n = data.len()
-                ),
-            );
+        for graphic in Graphic::bands(bitmap, dx, dy) {
+            let bpr = graphic.bytes_per_row;
+            let rows_per_block = (GF_MAX_BYTES / bpr).max(1);
+            for (block, data) in graphic.data.chunks(rows_per_block * bpr).enumerate() {
+                let (used, text) = encode_graphic(data, bpr, self.encoding)?;
+                self.last_encodings.push(used);
+                let y = graphic.y as usize + block * rows_per_block;
+                put(
+                    z,
+                    format_args!(
+                        "^FO{},{y}^GFA,{n},{n},{bpr},{text}^FS",
+                        graphic.x,
+                        n = data.len()
+                    ),
+                );
+            }
         }
         Ok(())
     }
@@ -746,6 +749,58 @@ struct Graphic {
 }
 
 impl Graphic {
+    /// Drops `dx` columns on the left and `dy` rows on the top (negative calibration
+    /// offsets), then cuts the black part into bands at every run of at least
+    /// [`BAND_GAP_ROWS`] blank rows, each cropped to its own black dots (whole bytes
+    /// across). A label's blocks (return address, address and IMb, tray lines and bars)
+    /// then cost nothing for the white between them, in bytes or in compression time.
+    /// Empty when nothing black is left.
+    fn bands(bitmap: &Bitmap, dx: u32, dy: u32) -> Vec<Graphic> {
+        let Some(whole) = Graphic::crop(bitmap, dx, dy) else {
+            return Vec::new();
+        };
+        let bpr = whole.bytes_per_row;
+        let extent = |row: &[u8]| -> Option<(usize, usize)> {
+            Some((
+                row.iter().position(|&b| b != 0)?,
+                row.iter().rposition(|&b| b != 0)?,
+            ))
+        };
+        let rows: Vec<Option<(usize, usize)>> = whole.data.chunks_exact(bpr).map(extent).collect();
+        let mut bands = Vec::new();
+        let mut y = 0;
+        while y < rows.len() {
+            let Some(first) = rows[y] else {
+                y += 1;
+                continue;
+            };
+            let (start, mut end, mut left, mut right) = (y, y, first.0, first.1);
+            let mut blank = 0;
+            y += 1;
+            while y < rows.len() && blank < BAND_GAP_ROWS {
+                match rows[y] {
+                    Some((l, r)) => {
+                        (end, left, right, blank) = (y, left.min(l), right.max(r), 0);
+                    }
+                    None => blank += 1,
+                }
+                y += 1;
+            }
+            let width = right - left + 1;
+            let mut data = Vec::with_capacity(width * (end - start + 1));
+            for row in whole.data.chunks_exact(bpr).take(end + 1).skip(start) {
+                data.extend_from_slice(&row[left..=right]);
+            }
+            bands.push(Graphic {
+                x: whole.x + (left * 8) as u32,
+                y: whole.y + start as u32,
+                bytes_per_row: width,
+                data,
+            });
+        }
+        bands
+    }
+
     /// Drops `dx` columns on the left and `dy` rows on the top (negative calibration
     /// offsets), then crops to the bounding box of black dots: whole bytes across, rows
     /// down. `None` when nothing black is left.
