@@ -80,6 +80,34 @@ impl Bitmap {
         }
     }
 
+    /// The `width` × `height` part whose top-left dot is (`x0`, `y0`); dots outside
+    /// this bitmap are white. Copies whole bytes, shifted, not dot by dot.
+    pub fn crop(&self, x0: u32, y0: u32, width: u32, height: u32) -> Bitmap {
+        let mut out = Bitmap::new(width, height);
+        let (skip, shift) = ((x0 / 8) as usize, x0 % 8);
+        let at = |row: &[u8], i: usize| row.get(i).copied().unwrap_or(0);
+        for y in 0..height {
+            let Some(src_y) = y0.checked_add(y).filter(|&sy| sy < self.height) else {
+                break;
+            };
+            let src = self.row(src_y);
+            let start = y as usize * out.stride;
+            for (i, byte) in out.bits[start..start + out.stride].iter_mut().enumerate() {
+                *byte = if shift == 0 {
+                    at(src, skip + i)
+                } else {
+                    (at(src, skip + i) << shift) | (at(src, skip + i + 1) >> (8 - shift))
+                };
+            }
+            // Bits past the new width stay white.
+            let tail = width % 8;
+            if tail != 0 {
+                out.bits[start + out.stride - 1] &= 0xFFu8 << (8 - tail);
+            }
+        }
+        out
+    }
+
     /// The packed bytes of row `y` (`stride()` bytes; bits past `width` are 0).
     ///
     /// # Panics
@@ -144,6 +172,36 @@ mod tests {
                 }
                 assert_eq!(fast, slow, "x={x} w={w}");
             }
+        }
+    }
+
+    #[test]
+    fn crop_matches_dot_by_dot() {
+        let mut b = Bitmap::new(37, 9);
+        let mut x: u32 = 7;
+        for yy in 0..9 {
+            for xx in 0..37 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                b.set(xx, yy, x % 3 == 0);
+            }
+        }
+        for (x0, y0, w, h) in [
+            (0, 0, 37, 9),
+            (3, 1, 20, 5),
+            (9, 0, 30, 12),
+            (36, 8, 5, 5),
+            (40, 0, 3, 3),
+        ] {
+            let fast = b.crop(x0, y0, w, h);
+            let mut slow = Bitmap::new(w, h);
+            for yy in 0..h {
+                for xx in 0..w {
+                    slow.set(xx, yy, b.get(x0 + xx, y0 + yy));
+                }
+            }
+            assert_eq!(fast, slow, "{x0},{y0} {w}x{h}");
         }
     }
 

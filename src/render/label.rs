@@ -384,15 +384,7 @@ fn window(w: u32, h: u32, head: u32, r: Rotation) -> DotRect {
 
 /// A copy of the `w` × `h` dots of `b` from (`x0`, `y0`).
 pub fn crop(b: &Bitmap, x0: u32, y0: u32, w: u32, h: u32) -> Bitmap {
-    let mut out = Bitmap::new(w, h);
-    for y in 0..h {
-        for x in 0..w {
-            if b.get(x0 + x, y0 + y) {
-                out.set(x, y, true);
-            }
-        }
-    }
-    out
+    b.crop(x0, y0, w, h)
 }
 
 /// `b` turned clockwise by `r`.
