@@ -200,28 +200,68 @@ pub fn draw_line(
         previous = Some(id);
         let origin = x + (pen * dots_per_unit).round() as i64;
         pen += f64::from(face.h_advance_unscaled(id));
-        // Glyphs are positioned at whole dots; the fractional part of the
-        // coordinates is zero, so `px_bounds` is exact.
-        let glyph = id.with_scale_and_position(scale, ab_glyph::point(0.0, 0.0));
-        let Some(outlined) = face.outline_glyph(glyph) else {
-            continue; // a space, or a glyph with no outline
-        };
-        let bounds = outlined.px_bounds();
-        let (bx, by) = (bounds.min.x as i64, bounds.min.y as i64);
-        outlined.draw(|gx, gy, coverage| {
-            if coverage < COVERAGE_THRESHOLD {
-                return;
-            }
-            let px = origin + bx + i64::from(gx);
-            let py = baseline + by + i64::from(gy);
+        // Glyphs are positioned at whole dots, so a glyph's dots depend only on the
+        // face, the glyph and the scale: they are rasterized once per thread.
+        let dots = glyph_dots(style.font, &face, id, scale);
+        for &(gx, gy) in dots.iter() {
+            let px = origin + i64::from(gx);
+            let py = baseline + i64::from(gy);
             if clip.contains(px, py) {
                 // In range: clip lies inside the bitmap.
                 bitmap.set(px as u32, py as u32, true);
                 set += 1;
             }
-        });
+        }
     }
     set
+}
+
+/// Cache key: face, glyph, and the scale's bits.
+type GlyphKey = (Font, u16, u32, u32);
+
+/// Most glyphs kept per thread before the cache starts over (a label uses a few
+/// dozen; this bounds memory for any input).
+const GLYPH_CACHE_MAX: usize = 4096;
+
+thread_local! {
+    /// Black dots of each glyph drawn so far, relative to the pen on the baseline.
+    /// A memo only: what is drawn never depends on it.
+    static GLYPH_DOTS: std::cell::RefCell<std::collections::HashMap<GlyphKey, std::rc::Rc<[(i32, i32)]>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The black dots of glyph `id` at `scale`, black where a dot is at least half
+/// covered, relative to the pen position on the baseline.
+fn glyph_dots(
+    font: Font,
+    face: &FontRef<'_>,
+    id: GlyphId,
+    scale: PxScale,
+) -> std::rc::Rc<[(i32, i32)]> {
+    let key = (font, id.0, scale.x.to_bits(), scale.y.to_bits());
+    if let Some(dots) = GLYPH_DOTS.with(|cache| cache.borrow().get(&key).cloned()) {
+        return dots;
+    }
+    let glyph = id.with_scale_and_position(scale, ab_glyph::point(0.0, 0.0));
+    let mut dots = Vec::new();
+    if let Some(outlined) = face.outline_glyph(glyph) {
+        let bounds = outlined.px_bounds();
+        let (bx, by) = (bounds.min.x as i32, bounds.min.y as i32);
+        outlined.draw(|gx, gy, coverage| {
+            if coverage >= COVERAGE_THRESHOLD {
+                dots.push((bx + gx as i32, by + gy as i32));
+            }
+        });
+    }
+    let dots: std::rc::Rc<[(i32, i32)]> = dots.into();
+    GLYPH_DOTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= GLYPH_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, dots.clone());
+    });
+    dots
 }
 
 #[cfg(test)]
