@@ -99,7 +99,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use base64::Engine as _;
 
@@ -276,6 +275,28 @@ pub struct Zpl {
     encoding: GraphicEncoding,
     /// The encoding each `^GF` of the last page used (one per band; empty for a blank page).
     last_encodings: Vec<GraphicEncoding>,
+    /// The zlib compressor, kept between graphics: its state is a few hundred KiB,
+    /// and allocating it per graphic cost more than compressing a label.
+    zlib: Zlib,
+}
+
+/// A reusable zlib compressor at [`Z64_LEVEL`]; a clone starts a fresh one.
+#[derive(Debug)]
+struct Zlib(flate2::Compress);
+
+impl Zlib {
+    fn new() -> Zlib {
+        Zlib(flate2::Compress::new(
+            flate2::Compression::new(Z64_LEVEL),
+            true,
+        ))
+    }
+}
+
+impl Clone for Zlib {
+    fn clone(&self) -> Zlib {
+        Zlib::new()
+    }
 }
 
 impl Zpl {
@@ -285,6 +306,7 @@ impl Zpl {
             profile: profile.clone(),
             encoding: GraphicEncoding::Auto,
             last_encodings: Vec::new(),
+            zlib: Zlib::new(),
         }
     }
 
@@ -358,7 +380,7 @@ impl Zpl {
             let bpr = graphic.bytes_per_row;
             let rows_per_block = (GF_MAX_BYTES / bpr).max(1);
             for (block, data) in graphic.data.chunks(rows_per_block * bpr).enumerate() {
-                let (used, text) = encode_graphic(data, bpr, self.encoding)?;
+                let (used, text) = encode_graphic(data, bpr, self.encoding, &mut self.zlib.0)?;
                 self.last_encodings.push(used);
                 let y = graphic.y as usize + block * rows_per_block;
                 put(
@@ -879,9 +901,10 @@ fn encode_graphic(
     data: &[u8],
     bytes_per_row: usize,
     encoding: GraphicEncoding,
+    zlib: &mut flate2::Compress,
 ) -> Result<(GraphicEncoding, String), DriverError> {
-    let z64 = |data: &[u8]| {
-        z64(data)
+    let mut z64 = |data: &[u8]| {
+        z64(data, zlib)
             .map_err(|e| DriverError::Unsupported(format!("zlib compression of ^GF failed: {e}")))
     };
     Ok(match encoding {
@@ -1008,10 +1031,23 @@ fn push_run(s: &mut String, run: usize, n: u8) {
 const Z64_LEVEL: u32 = 2;
 
 /// `:Z64:` + base64(zlib(data)) + `:` + CRC.
-fn z64(data: &[u8]) -> std::io::Result<String> {
-    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(Z64_LEVEL));
-    zlib.write_all(data)?;
-    Ok(envelope("Z64", &zlib.finish()?))
+fn z64(data: &[u8], zlib: &mut flate2::Compress) -> Result<String, flate2::CompressError> {
+    zlib.reset();
+    // zlib's worst case is a few bytes per 16 KiB block over the input.
+    let mut packed = Vec::with_capacity(data.len() + data.len() / 1000 + 64);
+    loop {
+        let consumed = zlib.total_in() as usize;
+        let status = zlib.compress_vec(
+            &data[consumed.min(data.len())..],
+            &mut packed,
+            flate2::FlushCompress::Finish,
+        )?;
+        match status {
+            flate2::Status::StreamEnd => break,
+            _ => packed.reserve(packed.capacity().max(64)),
+        }
+    }
+    Ok(envelope("Z64", &packed))
 }
 
 /// `:B64:` + base64(data) + `:` + CRC.
