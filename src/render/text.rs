@@ -219,6 +219,9 @@ pub fn draw_line(
 /// Cache key: face, glyph, and the scale's bits.
 type GlyphKey = (Font, u16, u32, u32);
 
+/// A glyph's black dots, relative to the pen on the baseline.
+type GlyphDots = std::rc::Rc<[(i32, i32)]>;
+
 /// Most glyphs kept per thread before the cache starts over (a label uses a few
 /// dozen; this bounds memory for any input).
 const GLYPH_CACHE_MAX: usize = 4096;
@@ -226,7 +229,7 @@ const GLYPH_CACHE_MAX: usize = 4096;
 thread_local! {
     /// Black dots of each glyph drawn so far, relative to the pen on the baseline.
     /// A memo only: what is drawn never depends on it.
-    static GLYPH_DOTS: std::cell::RefCell<std::collections::HashMap<GlyphKey, std::rc::Rc<[(i32, i32)]>>> =
+    static GLYPH_DOTS: std::cell::RefCell<std::collections::HashMap<GlyphKey, GlyphDots>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
@@ -253,7 +256,7 @@ fn glyph_dots(
             }
         });
     }
-    let dots: std::rc::Rc<[(i32, i32)]> = dots.into();
+    let dots: GlyphDots = dots.into();
     GLYPH_DOTS.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() >= GLYPH_CACHE_MAX {
