@@ -43,6 +43,9 @@ fn serve(stream: &mut TcpStream, reply: Option<&[u8]>) -> Vec<u8> {
                         stream.write_all(reply).expect("reply");
                     }
                 }
+                if received.ends_with(b"getvar \"odometer.total_label_count\"\r\n") {
+                    stream.write_all(b"\"8560\"\r\n").expect("reply");
+                }
             }
         }
     }
@@ -65,7 +68,11 @@ fn status_ready_exits_0() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["ready"], true);
-    assert_eq!(printer.join().expect("emulator"), b"~HQES");
+    assert_eq!(json["odometer"], 8560);
+    assert_eq!(
+        printer.join().expect("emulator"),
+        b"~HQES! U1 getvar \"odometer.total_label_count\"\r\n"
+    );
 }
 
 #[test]

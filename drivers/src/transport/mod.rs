@@ -198,6 +198,13 @@ pub trait Transport: Send {
 
     /// Closes the link (idempotent).
     fn close(&mut self);
+
+    /// Closes the link after a fault, discarding anything still queued for the
+    /// device where the link allows it (a TCP reset), so stale bytes cannot reach the
+    /// printer after a new connection starts. By default the same as `close`.
+    fn abort(&mut self) {
+        self.close();
+    }
 }
 
 /// The transport for an address (not yet opened).

@@ -424,7 +424,8 @@ impl Sender<'_, '_> {
                     self.report.outcome = Outcome::Stopped;
                     break;
                 }
-                self.transport.close();
+                // Every reopen follows a fault: drop what is still queued.
+                self.transport.abort();
                 if let Err(e) = self.transport.open() {
                     fault!(reopen, Stage::Open, 0, e);
                 }

@@ -425,6 +425,11 @@ impl Transport for TcpTransport {
         })
     }
 
+    fn abort(&mut self) {
+        self.faulted = true;
+        self.close();
+    }
+
     fn close(&mut self) {
         if let Some(stream) = self.stream.take() {
             if self.faulted {

@@ -6,8 +6,9 @@
 
 use crate::Failure;
 use clap::{Args, Subcommand};
+use labeld_drivers::lang::zpl::{self, Zpl};
 use labeld_drivers::transport::{self, PrinterUri, Transport, TransportError};
-use labeld_drivers::{lang, models, DeviceStatus, Driver, StatusParseError};
+use labeld_drivers::{lang, models, DeviceStatus, Driver, Language, StatusParseError};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,10 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
     let driver = lang::driver(&model.profile());
     let info = link.device_info().ok();
     let outcome = query(link.as_mut(), driver.as_ref(), timeout);
+    let odometer = match (&outcome, driver.language()) {
+        (Ok(Some(_)), Language::Zpl) => odometer(link.as_mut(), timeout),
+        _ => None,
+    };
     link.close();
     let (status, note) = match outcome {
         Ok(Some(status)) => (Some(status), None),
@@ -110,6 +115,7 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
             "conditions": status.as_ref().map(|s| s.conditions.iter().map(|c| c.name()).collect::<Vec<_>>()),
             "detail": status.as_ref().map(|s| s.detail.clone()),
             "labels_remaining": status.as_ref().and_then(|s| s.labels_remaining),
+            "odometer": odometer,
             "note": note,
             "device_id": info.as_ref().and_then(|i| i.device_id.as_ref()).map(|d| d.raw().to_string()),
             "port_status": info.as_ref().and_then(|i| i.port_status).map(|p| p.0),
@@ -135,6 +141,9 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
             }
             if let Some(n) = s.labels_remaining {
                 println!("  labels remaining in batch: {n}");
+            }
+            if let Some(n) = odometer {
+                println!("  labels printed (odometer): {n}");
             }
         }
         if let Some(note) = &note {
@@ -192,6 +201,29 @@ fn query(
         .parse_status(&reply)
         .map(Some)
         .map_err(QueryError::Parse)
+}
+
+/// The ZPL printer's lifetime label count, if it answers the SGD query (older
+/// firmware does not: then `None`, which is not an error).
+fn odometer(link: &mut dyn Transport, timeout: Duration) -> Option<u64> {
+    let deadline = Instant::now() + timeout;
+    link.write_all(Zpl::odometer_query(), deadline).ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 256];
+    while !deadline.saturating_duration_since(Instant::now()).is_zero() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = link.read_reply(&mut buf, left).ok()?;
+        if n == 0 {
+            return None;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        match zpl::parse_odometer(&reply) {
+            Ok(count) => return Some(count),
+            Err(StatusParseError::Short { .. }) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 fn send(args: SendArgs) -> Result<(), Failure> {
