@@ -66,6 +66,40 @@ impl Page {
     pub fn height(&self) -> u32 {
         self.bitmap.height()
     }
+
+    /// Row `y` as printed into `out` (`stride` bytes): the page's contents moved by
+    /// the calibration offset `(dx, dy)` (right and down), dots moved off the page
+    /// dropped, padding bits past the width clear. Raster drivers that cannot shift
+    /// the printer's origin apply calibration this way.
+    pub fn placed_row(&self, y: u32, (dx, dy): (i32, i32), out: &mut [u8]) {
+        let bitmap = &self.bitmap;
+        let width = bitmap.width();
+        out.fill(0);
+        let src_y = i64::from(y) - i64::from(dy);
+        if src_y < 0 || src_y >= i64::from(bitmap.height()) {
+            return;
+        }
+        let src = bitmap.row(src_y as u32);
+        if dx == 0 {
+            let n = out.len().min(src.len());
+            out[..n].copy_from_slice(&src[..n]);
+        } else {
+            for (i, &byte) in src.iter().enumerate().filter(|(_, b)| **b != 0) {
+                for bit in 0..8 {
+                    if byte & (0x80 >> bit) == 0 {
+                        continue;
+                    }
+                    let x = (i * 8 + bit) as i64 + i64::from(dx);
+                    if (0..i64::from(width)).contains(&x) {
+                        out[x as usize / 8] |= 0x80 >> (x % 8);
+                    }
+                }
+            }
+        }
+        if let (Some(last), used @ 1..) = (out.last_mut(), width % 8) {
+            *last &= 0xFFu8 << (8 - used);
+        }
+    }
 }
 
 /// Which way a native element reads, clockwise from normal.

@@ -355,7 +355,7 @@ impl BrotherQl {
         // of the printable area from the line's first bit.
         let right = tape.offset_r + tape.printable - 1;
         for y in 0..bitmap.height() {
-            placed_row(page, y, self.offset, &mut row);
+            page.placed_row(y, self.offset, &mut row);
             if row.iter().all(|&b| b == 0) && self.quirks.blank_line_command {
                 out.push(BLANK_LINE);
                 continue;
@@ -443,37 +443,6 @@ fn native_name(element: &NativeElement) -> &'static str {
         NativeElement::Text(_) => "text",
         NativeElement::Code128(_) => "code 128",
         NativeElement::Imb(_) => "the intelligent mail barcode",
-    }
-}
-
-/// Row `y` as printed into `out` (`stride` bytes): the page's contents moved by
-/// the calibration offset, dots moved off the page dropped, padding bits clear.
-fn placed_row(page: &Page, y: u32, (dx, dy): (i32, i32), out: &mut [u8]) {
-    let bitmap = &page.bitmap;
-    let width = bitmap.width();
-    out.fill(0);
-    let src_y = i64::from(y) - i64::from(dy);
-    if src_y < 0 || src_y >= i64::from(bitmap.height()) {
-        return;
-    }
-    let src = bitmap.row(src_y as u32);
-    if dx == 0 {
-        out.copy_from_slice(src);
-    } else {
-        for (i, &byte) in src.iter().enumerate().filter(|(_, b)| **b != 0) {
-            for bit in 0..8 {
-                if byte & (0x80 >> bit) == 0 {
-                    continue;
-                }
-                let x = (i * 8 + bit) as i64 + i64::from(dx);
-                if (0..i64::from(width)).contains(&x) {
-                    out[x as usize / 8] |= 0x80 >> (x % 8);
-                }
-            }
-        }
-    }
-    if let (Some(last), used @ 1..) = (out.last_mut(), width % 8) {
-        *last &= 0xFFu8 << (8 - used);
     }
 }
 

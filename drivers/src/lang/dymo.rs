@@ -231,7 +231,7 @@ fn write_lines(page: &Page, offset: (i32, i32), out: &mut Vec<u8>) {
     let mut row = vec![0u8; page.bitmap.stride()];
     let mut blank_run: u32 = 0;
     for y in 0..page.height() {
-        placed_row(page, y, offset, &mut row);
+        page.placed_row(y, offset, &mut row);
         if row.iter().all(|&b| b == 0) {
             blank_run += 1;
             continue;
@@ -244,37 +244,6 @@ fn write_lines(page: &Page, offset: (i32, i32), out: &mut Vec<u8>) {
         }
         out.push(SYN);
         out.extend_from_slice(&row);
-    }
-}
-
-/// Row `y` as printed into `out` (`stride` bytes): the page's contents moved by
-/// the calibration offset, dots moved off the page dropped, padding bits clear.
-fn placed_row(page: &Page, y: u32, (dx, dy): (i32, i32), out: &mut [u8]) {
-    let bitmap = &page.bitmap;
-    let width = bitmap.width();
-    out.fill(0);
-    let src_y = i64::from(y) - i64::from(dy);
-    if src_y < 0 || src_y >= i64::from(bitmap.height()) {
-        return;
-    }
-    let src = bitmap.row(src_y as u32);
-    if dx == 0 {
-        out.copy_from_slice(src);
-    } else {
-        for (i, &byte) in src.iter().enumerate().filter(|(_, b)| **b != 0) {
-            for bit in 0..8 {
-                if byte & (0x80 >> bit) == 0 {
-                    continue;
-                }
-                let x = (i * 8 + bit) as i64 + i64::from(dx);
-                if (0..i64::from(width)).contains(&x) {
-                    out[x as usize / 8] |= 0x80 >> (x % 8);
-                }
-            }
-        }
-    }
-    if let (Some(last), used @ 1..) = (out.last_mut(), width % 8) {
-        *last &= 0xFFu8 << (8 - used);
     }
 }
 

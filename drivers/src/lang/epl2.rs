@@ -250,36 +250,12 @@ fn speed_code(ips: f32) -> Result<u32, DriverError> {
     Ok(code.round().clamp(SPEED_CODES.0, SPEED_CODES.1) as u32)
 }
 
-/// The page's rows as printed: contents moved by the calibration offset, dots
-/// moved off the page dropped, padding bits past the width clear.
-fn placed_rows(page: &Page, (dx, dy): (i32, i32)) -> Vec<u8> {
-    let bitmap = &page.bitmap;
-    let (width, height, stride) = (bitmap.width(), bitmap.height(), bitmap.stride());
-    let mut rows = vec![0u8; stride * height as usize];
-    for (y, out) in rows.chunks_exact_mut(stride.max(1)).enumerate() {
-        let src_y = y as i64 - i64::from(dy);
-        if src_y < 0 || src_y >= i64::from(height) {
-            continue;
-        }
-        let src = bitmap.row(src_y as u32);
-        if dx == 0 {
-            out.copy_from_slice(src);
-        } else {
-            for (i, &byte) in src.iter().enumerate().filter(|(_, b)| **b != 0) {
-                for bit in 0..8 {
-                    if byte & (0x80 >> bit) == 0 {
-                        continue;
-                    }
-                    let x = (i * 8 + bit) as i64 + i64::from(dx);
-                    if (0..i64::from(width)).contains(&x) {
-                        out[x as usize / 8] |= 0x80 >> (x % 8);
-                    }
-                }
-            }
-        }
-        if let Some(last) = out.last_mut() {
-            *last &= tail_mask(width);
-        }
+/// The page's rows as printed (see [`Page::placed_row`]).
+fn placed_rows(page: &Page, offset: (i32, i32)) -> Vec<u8> {
+    let stride = page.bitmap.stride();
+    let mut rows = vec![0u8; stride * page.height() as usize];
+    for (y, out) in (0u32..).zip(rows.chunks_exact_mut(stride.max(1))) {
+        page.placed_row(y, offset, out);
     }
     rows
 }
