@@ -21,6 +21,9 @@ fn default_run_prints_a_verified_preview() {
     );
     let png = std::fs::read(dir.join("sample-imb.png")).expect("preview written");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(stdout.contains("printed a 4x6 address label"), "{stdout}");
+    let label = std::fs::read(dir.join("sample-label.png")).expect("label written");
+    assert_eq!(&label[..8], b"\x89PNG\r\n\x1a\n");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -3,8 +3,9 @@
 //! The daemon itself (ZeroMQ job API, SQLite spool, per-printer workers) arrives
 //! with its own issue. Until then `labeld` runs the part of its job that exists on
 //! its embedded default printer, a preview (file) printer at 203 dpi: it encodes a
-//! sample IMb, chooses the dot geometry, renders it, verifies the bitmap, and writes
-//! the preview PNG. The output says plainly what is and is not running.
+//! sample IMb, chooses the dot geometry, renders it, verifies the bitmap, writes the
+//! preview PNG, and prints the example 4x6 address label through the whole print
+//! path. The output says plainly what is and is not running.
 
 use anyhow::{bail, Context};
 use labeld::encode::imb::{self, Routing, Tracking};
@@ -55,8 +56,35 @@ fn main() -> anyhow::Result<()> {
         printer.dpi,
         printer.directory.display()
     );
-    check_barcode_path(&printer)
+    check_barcode_path(&printer)?;
+    print_sample_label(&printer)
 }
+
+/// The issue's example label, through the whole print path (layout, text, IMb,
+/// verification, the PNG driver), to the preview printer.
+fn print_sample_label(printer: &PreviewPrinter) -> anyhow::Result<()> {
+    let model = labeld_drivers::models::find("png-203").context("the png-203 model")?;
+    let profile = model.profile();
+    let mut driver = labeld_drivers::lang::driver(&profile);
+    let out = labeld::output::render_job(
+        SAMPLE_JOB,
+        &profile,
+        driver.as_mut(),
+        &labeld::render::label::RenderOptions::default(),
+    )?;
+    let path = printer.directory.join("sample-label.png");
+    std::fs::write(&path, &out.bytes).with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "  printed a 4x6 address label to '{}': {} ({} imb verified)",
+        printer.name,
+        path.display(),
+        out.imb_reports.len()
+    );
+    Ok(())
+}
+
+/// The example job of the labels issue (also `examples/jobs/address-4x6.json`).
+const SAMPLE_JOB: &str = include_str!("../../examples/jobs/address-4x6.json");
 
 /// Encode → geometry → render → verify → preview file, reporting each step.
 fn check_barcode_path(printer: &PreviewPrinter) -> anyhow::Result<()> {
@@ -117,6 +145,6 @@ const HELP: &str = "labeld: direct-to-printer label daemon for US mail
 
 usage: labeld [--help | --version]
 
-Today labeld checks the barcode path on its embedded default printer (a 203-dpi
-preview printer writing PNG files to ./labeld-preview, or $LABELD_PREVIEW_DIR) and
-exits. The job API, spool and printer workers arrive with the daemon issue.";
+Today labeld checks the barcode path and prints a sample 4x6 address label on its
+embedded default printer (a 203-dpi preview printer writing PNG files to
+./labeld-preview, or $LABELD_PREVIEW_DIR), and exits. The job API, spool and printer workers arrive with the daemon issue.";
