@@ -67,6 +67,17 @@ impl Page {
         self.bitmap.height()
     }
 
+    /// For drivers that print only raster: an error naming the first native element,
+    /// if the page has any.
+    pub fn refuse_native(&self) -> Result<(), crate::DriverError> {
+        match self.native.first() {
+            Some(element) => Err(crate::DriverError::NativeUnsupported {
+                element: element.name(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Row `y` as printed into `out` (`stride` bytes): the page's contents moved by
     /// the calibration offset `(dx, dy)` (right and down), dots moved off the page
     /// dropped, padding bits past the width clear. Raster drivers that cannot shift
@@ -126,6 +137,17 @@ pub enum NativeElement {
     Code128(NativeCode128),
     /// An Intelligent Mail barcode drawn by the printer (ZPL `^BZ` type 3).
     Imb(NativeImb),
+}
+
+impl NativeElement {
+    /// What the element is, for messages.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            NativeElement::Text(_) => "text",
+            NativeElement::Code128(_) => "code 128",
+            NativeElement::Imb(_) => "the intelligent mail barcode",
+        }
+    }
 }
 
 /// Native text: a block of lines, left-aligned.

@@ -44,7 +44,6 @@
 use crate::compress::packbits;
 use crate::driver::{Capabilities, Driver, DriverError, Language};
 use crate::models::Quirks;
-use crate::page::NativeElement;
 use crate::profile::Profile;
 use crate::status::{Condition, Conditions, DeviceStatus, StatusParseError};
 use crate::Page;
@@ -260,11 +259,7 @@ impl Driver for BrotherQl {
 
     fn write_page(&mut self, page: &Page, out: &mut Vec<u8>) -> Result<(), DriverError> {
         let tape = self.tape.clone()?;
-        if let Some(element) = page.native.first() {
-            return Err(DriverError::NativeUnsupported {
-                element: native_name(element),
-            });
-        }
+        page.refuse_native()?;
         let (width, height) = (page.width(), page.height());
         if width == 0 || height == 0 {
             return Err(DriverError::EmptyPage { width, height });
@@ -435,14 +430,6 @@ fn high_resolution_flag(page: &Page) -> Result<u8, DriverError> {
             "brother ql prints 300 x 300 or 300 x 600 dpi; the page is {} x {} dpi",
             res.x, res.y
         ))),
-    }
-}
-
-fn native_name(element: &NativeElement) -> &'static str {
-    match element {
-        NativeElement::Text(_) => "text",
-        NativeElement::Code128(_) => "code 128",
-        NativeElement::Imb(_) => "the intelligent mail barcode",
     }
 }
 

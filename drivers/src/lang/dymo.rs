@@ -33,7 +33,6 @@
 //! native elements, 7-bit links.
 
 use crate::driver::{Capabilities, Driver, DriverError, Language};
-use crate::page::NativeElement;
 use crate::profile::Profile;
 use crate::status::{Condition, Conditions, DeviceStatus, StatusParseError};
 use crate::Page;
@@ -141,11 +140,7 @@ impl Driver for Dymo {
 
     fn write_page(&mut self, page: &Page, out: &mut Vec<u8>) -> Result<(), DriverError> {
         self.check_link()?;
-        if let Some(element) = page.native.first() {
-            return Err(DriverError::NativeUnsupported {
-                element: native_name(element),
-            });
-        }
+        page.refuse_native()?;
         let (width, height) = (page.width(), page.height());
         if width == 0 || height == 0 {
             return Err(DriverError::EmptyPage { width, height });
@@ -214,14 +209,6 @@ fn print_mode(page: &Page) -> Result<[u8; 2], DriverError> {
             "dymo labelwriters print 300 x 300 or 300 x 600 dpi; the page is {} x {} dpi",
             res.x, res.y
         ))),
-    }
-}
-
-fn native_name(element: &NativeElement) -> &'static str {
-    match element {
-        NativeElement::Text(_) => "text",
-        NativeElement::Code128(_) => "code 128",
-        NativeElement::Imb(_) => "the intelligent mail barcode",
     }
 }
 

@@ -37,7 +37,6 @@
 //! always fails.
 
 use crate::driver::{Capabilities, Driver, DriverError, Language};
-use crate::page::NativeElement;
 use crate::profile::{MediaKind, Profile};
 use crate::status::{DeviceStatus, StatusParseError};
 use crate::Page;
@@ -196,11 +195,7 @@ impl Epl2 {
 /// Refuses what EPL2 cannot print: native elements, empty, too wide or too long
 /// pages.
 fn check_page(page: &Page, max_width: u32) -> Result<(), DriverError> {
-    if let Some(element) = page.native.first() {
-        return Err(DriverError::NativeUnsupported {
-            element: native_name(element),
-        });
-    }
+    page.refuse_native()?;
     let (width, height) = (page.width(), page.height());
     if width == 0 || height == 0 {
         return Err(DriverError::EmptyPage { width, height });
@@ -218,14 +213,6 @@ fn check_page(page: &Page, max_width: u32) -> Result<(), DriverError> {
         });
     }
     Ok(())
-}
-
-fn native_name(element: &NativeElement) -> &'static str {
-    match element {
-        NativeElement::Text(_) => "text",
-        NativeElement::Code128(_) => "code 128",
-        NativeElement::Imb(_) => "the intelligent mail barcode",
-    }
 }
 
 fn push_line(out: &mut Vec<u8>, command: &str) {

@@ -220,11 +220,7 @@ impl Driver for Pcl {
 
     fn write_page(&mut self, page: &Page, out: &mut Vec<u8>) -> Result<(), DriverError> {
         self.check_link()?;
-        if let Some(element) = page.native.first() {
-            return Err(DriverError::NativeUnsupported {
-                element: native_name(element),
-            });
-        }
+        page.refuse_native()?;
         if page.width() == 0 || page.height() == 0 {
             return Err(DriverError::EmptyPage {
                 width: page.width(),
@@ -681,15 +677,6 @@ fn rotate_ccw(src: &Bitmap) -> Bitmap {
         }
     }
     dst
-}
-
-/// A name for a native element in error messages.
-fn native_name(element: &crate::NativeElement) -> &'static str {
-    match element {
-        crate::NativeElement::Text(_) => "text",
-        crate::NativeElement::Code128(_) => "code 128",
-        crate::NativeElement::Imb(_) => "the intelligent mail barcode",
-    }
 }
 
 /// The `@PJL INFO STATUS` / `USTATUS DEVICE` parser behind [`Pcl::parse_status`].

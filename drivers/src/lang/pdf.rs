@@ -131,15 +131,7 @@ impl Driver for Pdf {
     /// Checks and compresses the page and keeps it for `end_job`; writes nothing.
     fn write_page(&mut self, page: &Page, _out: &mut Vec<u8>) -> Result<(), DriverError> {
         self.check_link()?;
-        if let Some(element) = page.native.first() {
-            return Err(DriverError::NativeUnsupported {
-                element: match element {
-                    crate::NativeElement::Text(_) => "text",
-                    crate::NativeElement::Code128(_) => "code 128",
-                    crate::NativeElement::Imb(_) => "the intelligent mail barcode",
-                },
-            });
-        }
+        page.refuse_native()?;
         let (width, height) = (page.width(), page.height());
         if width == 0 || height == 0 {
             return Err(DriverError::EmptyPage { width, height });

@@ -76,15 +76,7 @@ impl Driver for Png {
     /// Appends one complete PNG of the page.
     fn write_page(&mut self, page: &Page, out: &mut Vec<u8>) -> Result<(), DriverError> {
         self.check_link()?;
-        if let Some(element) = page.native.first() {
-            return Err(DriverError::NativeUnsupported {
-                element: match element {
-                    crate::NativeElement::Text(_) => "text",
-                    crate::NativeElement::Code128(_) => "code 128",
-                    crate::NativeElement::Imb(_) => "the intelligent mail barcode",
-                },
-            });
-        }
+        page.refuse_native()?;
         if page.width() > MAX_SIDE {
             return Err(DriverError::PageTooWide {
                 dots: page.width(),
