@@ -14,6 +14,8 @@
 //! - then `labeld_drivers::lang`: a page → the bytes of the printer's language.
 //! - [`output`]: the whole path above for one job, offline (what `labelctl render`
 //!   and the daemon's workers run).
+//! - [`spool`]: the durable SQLite store: jobs, label states, IMb serial allocation and
+//!   the print log, so a crash loses nothing and no serial is used twice.
 //!
 //! Still to come, each with its own issue: transports (in the `labeld-drivers`
 //! crate), the spool, the scheduler and the ZeroMQ server. `docs/architecture.md`
@@ -25,4 +27,5 @@ pub mod geometry;
 pub mod layout;
 pub mod output;
 pub mod render;
+pub mod spool;
 pub mod verify;

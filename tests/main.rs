@@ -10,4 +10,5 @@ mod labelctl_printer;
 mod labeld;
 mod layout;
 mod print_path;
+mod spool;
 mod support;
