@@ -16,6 +16,7 @@
 //!   and the daemon's workers run).
 //! - [`spool`]: the durable SQLite store: jobs, label states, IMb serial allocation and
 //!   the print log, so a crash loses nothing and no serial is used twice.
+//! - [`protocol`]: the job API's wire format: checks, parsing, replies, one map to wire error codes.
 //!
 //! Still to come, each with its own issue: transports (in the `labeld-drivers`
 //! crate), the spool, the scheduler and the ZeroMQ server. `docs/architecture.md`
@@ -26,6 +27,7 @@ pub mod encode;
 pub mod geometry;
 pub mod layout;
 pub mod output;
+pub mod protocol;
 pub mod render;
 pub mod spool;
 pub mod verify;

@@ -10,5 +10,6 @@ mod labelctl_printer;
 mod labeld;
 mod layout;
 mod print_path;
+mod protocol;
 mod spool;
 mod support;
