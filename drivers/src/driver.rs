@@ -42,6 +42,18 @@ impl Language {
     }
 }
 
+impl Language {
+    /// Refuses a 7-bit (XON/XOFF) link for a language whose output is binary.
+    pub fn refuse_ascii_link(self, ascii_only: bool) -> Result<(), DriverError> {
+        if ascii_only {
+            return Err(DriverError::BinaryOnAsciiLink {
+                language: self.name(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// What a driver can do; the renderer and the transports consult it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -58,6 +70,20 @@ pub struct Capabilities {
     pub ascii_capable: bool,
     /// Whether the printer answers status queries.
     pub status: bool,
+}
+
+impl Capabilities {
+    /// A binary raster-only language: no native elements, not 7-bit safe.
+    pub const fn raster_only(max_width_dots: u32, status: bool) -> Capabilities {
+        Capabilities {
+            native_text: false,
+            native_code128: false,
+            native_imb: false,
+            max_width_dots,
+            ascii_capable: false,
+            status,
+        }
+    }
 }
 
 /// Why a driver could not produce bytes.

@@ -198,6 +198,8 @@ pub struct BrotherQl {
     offset: (i32, i32),
     /// Copies of each page.
     copies: u32,
+    /// The link is 7-bit only: refused, raster lines are binary.
+    ascii_only: bool,
     /// Pages written in this job (for the `ESC i z` first-page flag).
     pages: u32,
     /// A page's lines are out but its print command is not (it depends on what
@@ -219,6 +221,7 @@ impl BrotherQl {
             quirks: profile.quirks,
             offset: (profile.offset_x, profile.offset_y),
             copies: profile.copies.max(1),
+            ascii_only: profile.ascii_only,
             pages: 0,
             print_pending: false,
         }
@@ -231,21 +234,16 @@ impl Driver for BrotherQl {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_text: false,
-            native_code128: false,
-            native_imb: false,
-            max_width_dots: match &self.tape {
-                Ok(tape) => tape.printable,
-                Err(_) => 0,
-            },
-            ascii_capable: false,
-            status: true,
-        }
+        let max_width = match &self.tape {
+            Ok(tape) => tape.printable,
+            Err(_) => 0,
+        };
+        Capabilities::raster_only(max_width, true)
     }
 
     /// Invalidate, initialize and (where the model needs it) raster mode.
     fn start_job(&mut self, out: &mut Vec<u8>) -> Result<(), DriverError> {
+        Language::BrotherQl.refuse_ascii_link(self.ascii_only)?;
         self.tape.clone()?;
         self.pages = 0;
         self.print_pending = false;
@@ -258,6 +256,7 @@ impl Driver for BrotherQl {
     }
 
     fn write_page(&mut self, page: &Page, out: &mut Vec<u8>) -> Result<(), DriverError> {
+        Language::BrotherQl.refuse_ascii_link(self.ascii_only)?;
         let tape = self.tape.clone()?;
         page.refuse_native()?;
         let (width, height) = (page.width(), page.height());

@@ -106,10 +106,7 @@ impl Dymo {
     }
 
     fn check_link(&self) -> Result<(), DriverError> {
-        if self.ascii_only {
-            return Err(DriverError::BinaryOnAsciiLink { language: "dymo" });
-        }
-        Ok(())
+        Language::Dymo.refuse_ascii_link(self.ascii_only)
     }
 }
 
@@ -119,14 +116,7 @@ impl Driver for Dymo {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_text: false,
-            native_code128: false,
-            native_imb: false,
-            max_width_dots: self.width_dots,
-            ascii_capable: false,
-            status: true,
-        }
+        Capabilities::raster_only(self.width_dots, true)
     }
 
     /// The data-synchronization preamble: a run of ESC, then `ESC @`.

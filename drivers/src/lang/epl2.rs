@@ -97,10 +97,7 @@ impl Epl2 {
     }
 
     fn check_link(&self) -> Result<(), DriverError> {
-        if self.ascii_only {
-            return Err(DriverError::BinaryOnAsciiLink { language: "epl2" });
-        }
-        Ok(())
+        Language::Epl2.refuse_ascii_link(self.ascii_only)
     }
 }
 
@@ -110,14 +107,7 @@ impl Driver for Epl2 {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_text: false,
-            native_code128: false,
-            native_imb: false,
-            max_width_dots: self.width_dots,
-            ascii_capable: false,
-            status: false,
-        }
+        Capabilities::raster_only(self.width_dots, false)
     }
 
     /// A bare line feed: it ends any command line a cancelled job left half sent,

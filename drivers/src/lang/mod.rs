@@ -36,6 +36,32 @@ pub fn driver(profile: &Profile) -> Box<dyn Driver> {
 mod tests {
     use super::*;
 
+    /// Every language that is not 7-bit safe refuses a 7-bit link when asked for a
+    /// page; ZPL produces one (printer-langs.md §5.5).
+    #[test]
+    fn binary_languages_refuse_ascii_links() {
+        for model in crate::models::MODELS {
+            let mut profile = model.profile();
+            profile.ascii_only = true;
+            let mut d = driver(&profile);
+            let page = crate::Page::raster(crate::Bitmap::new(8, 8), profile.resolution);
+            let mut out = Vec::new();
+            let result = d
+                .start_job(&mut out)
+                .and_then(|()| d.write_page(&page, &mut out));
+            if d.capabilities().ascii_capable {
+                assert!(result.is_ok(), "{}: {result:?}", model.id);
+                assert!(out.iter().all(u8::is_ascii), "{}", model.id);
+            } else {
+                assert!(
+                    matches!(result, Err(crate::DriverError::BinaryOnAsciiLink { .. })),
+                    "{}: {result:?}",
+                    model.id
+                );
+            }
+        }
+    }
+
     /// Every model gets a driver of its own language.
     #[test]
     fn every_model_has_its_driver() {

@@ -181,12 +181,7 @@ impl Pcl {
 
     /// Refuses a 7-bit link: every part of the stream after PJL is binary.
     fn check_link(&self) -> Result<(), DriverError> {
-        if self.ascii_only {
-            return Err(DriverError::BinaryOnAsciiLink {
-                language: Language::Pcl.name(),
-            });
-        }
-        Ok(())
+        Language::Pcl.refuse_ascii_link(self.ascii_only)
     }
 }
 
@@ -196,14 +191,7 @@ impl Driver for Pcl {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_text: false,
-            native_code128: false,
-            native_imb: false,
-            max_width_dots: self.max_width_dots,
-            ascii_capable: false,
-            status: true,
-        }
+        Capabilities::raster_only(self.max_width_dots, true)
     }
 
     /// UEL, `@PJL JOB`, `@PJL ENTER LANGUAGE=PCL`, then the PCL reset `ESC E`

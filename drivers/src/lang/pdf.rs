@@ -96,12 +96,7 @@ impl Pdf {
     }
 
     fn check_link(&self) -> Result<(), DriverError> {
-        if self.ascii_only {
-            return Err(DriverError::BinaryOnAsciiLink {
-                language: Language::Pdf.name(),
-            });
-        }
-        Ok(())
+        Language::Pdf.refuse_ascii_link(self.ascii_only)
     }
 }
 
@@ -111,14 +106,7 @@ impl Driver for Pdf {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_text: false,
-            native_code128: false,
-            native_imb: false,
-            max_width_dots: self.max_width_dots,
-            ascii_capable: false,
-            status: false,
-        }
+        Capabilities::raster_only(self.max_width_dots, false)
     }
 
     /// Writes nothing (see "Framing"); forgets pages of an unfinished job.

@@ -43,12 +43,7 @@ impl Png {
     }
 
     fn check_link(&self) -> Result<(), DriverError> {
-        if self.ascii_only {
-            return Err(DriverError::BinaryOnAsciiLink {
-                language: Language::Png.name(),
-            });
-        }
-        Ok(())
+        Language::Png.refuse_ascii_link(self.ascii_only)
     }
 }
 
@@ -58,14 +53,7 @@ impl Driver for Png {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_text: false,
-            native_code128: false,
-            native_imb: false,
-            max_width_dots: MAX_SIDE,
-            ascii_capable: false,
-            status: false,
-        }
+        Capabilities::raster_only(MAX_SIDE, false)
     }
 
     /// Writes nothing.
