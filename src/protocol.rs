@@ -79,7 +79,7 @@ pub const MAX_PRINTER_LEN: usize = 64;
 pub const MAX_ID_LEN: usize = 128;
 
 /// Every op, as written in `"op"`.
-pub const OPS: [&str; 9] = [
+pub const OPS: [&str; 10] = [
     "submit",
     "submit_batch",
     "status",
@@ -89,6 +89,7 @@ pub const OPS: [&str; 9] = [
     "pause",
     "resume",
     "health",
+    "log",
 ];
 
 /// Configured bounds, checked before and during parsing.
@@ -507,6 +508,8 @@ pub enum Op {
     Resume(PrinterRef),
     /// Is the daemon alive and serving.
     Health,
+    /// Print-log rows (serial ↔ job ↔ printer ↔ recipient ↔ time).
+    Log(LogQuery),
 }
 
 impl Op {
@@ -522,6 +525,7 @@ impl Op {
             Op::Pause(_) => "pause",
             Op::Resume(_) => "resume",
             Op::Health => "health",
+            Op::Log(_) => "log",
         }
     }
 }
@@ -606,6 +610,23 @@ pub struct PrinterRef {
     pub printer: String,
 }
 
+/// `log`: print-log rows printed in `[since_ms, until_ms)`, oldest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Unix milliseconds, inclusive; default 0.
+    #[serde(default)]
+    pub since_ms: i64,
+    /// Unix milliseconds, exclusive; default: now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
+    /// At most this many rows (1 to [`MAX_LOG_ROWS`]); page with `since_ms`.
+    pub limit: usize,
+}
+
+/// The most print-log rows one `log` request returns.
+pub const MAX_LOG_ROWS: usize = 100_000;
+
 fn default_priority() -> u8 {
     DEFAULT_PRIORITY
 }
@@ -619,6 +640,7 @@ impl Request {
             Op::Status(x) | Op::Cancel(x) => serde_json::to_value(x),
             Op::Reprint(x) => serde_json::to_value(x),
             Op::Pause(x) | Op::Resume(x) => serde_json::to_value(x),
+            Op::Log(x) => serde_json::to_value(x),
             Op::Printers | Op::Health => Ok(Value::Object(Map::new())),
         };
         // Plain structs of strings, numbers and maps always serialize; an error
@@ -815,6 +837,23 @@ fn parse_op(op: &str, map: Map<String, Value>, limits: &Limits) -> Result<Op, Pr
             Fields::new(op, map, &[])?;
             Op::Health
         }
+        "log" => {
+            let mut f = Fields::new(op, map, &["since_ms", "until_ms", "limit"])?;
+            let since_ms: i64 = f.opt("since_ms")?.unwrap_or(0);
+            let until_ms: Option<i64> = f.opt("until_ms")?;
+            let limit: u64 = f.opt("limit")?.unwrap_or(MAX_LOG_ROWS as u64);
+            if limit == 0 || limit > MAX_LOG_ROWS as u64 {
+                return Err(ProtocolError::bad_field(
+                    "limit",
+                    format!("limit is {limit}; expected 1 to {MAX_LOG_ROWS} (page with since_ms)"),
+                ));
+            }
+            Op::Log(LogQuery {
+                since_ms,
+                until_ms,
+                limit: limit as usize,
+            })
+        }
         other => {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownOp,
@@ -979,9 +1018,7 @@ fn parse_job(value: &Value, at: &str, limits: &Limits) -> Result<Job, ProtocolEr
             ),
         ));
     }
-    let imb = |d: &ImbData, path: String| {
-        check_imb(&d.tracking, &d.routing).map_err(|e| ProtocolError::from_encode(&e).under(&path))
-    };
+    let imb = |d: &ImbData, path: String| check_imb_data(d, &path);
     match &job {
         Job::Address(j) => j.imb.as_ref().map_or(Ok(()), |d| imb(d, join(at, "imb")))?,
         Job::Envelope(j) => j.imb.as_ref().map_or(Ok(()), |d| imb(d, join(at, "imb")))?,
@@ -1015,6 +1052,24 @@ fn parse_job(value: &Value, at: &str, limits: &Limits) -> Result<Job, ProtocolEr
         Job::Tray(_) | Job::Placard(_) => {}
     }
     Ok(job)
+}
+
+/// An IMb in either form ([`ImbData::serial_request`]): a full tracking code, or the
+/// fields of one whose serial the daemon allocates (checked with a zero serial).
+fn check_imb_data(d: &ImbData, path: &str) -> Result<(), ProtocolError> {
+    let request = d
+        .serial_request()
+        .map_err(|(field, message)| ProtocolError::bad_field(&join(path, field), message))?;
+    let checked = match request {
+        None => check_imb(&d.tracking, &d.routing),
+        Some(r) => {
+            let width = if r.mailer_id.starts_with('9') { 6 } else { 9 };
+            Tracking::from_fields(&r.barcode_id, &r.service_type, &r.mailer_id, &"0".repeat(width))
+                .map(drop)
+                .and_then(|()| Routing::parse(&d.routing).map(drop))
+        }
+    };
+    checked.map_err(|e| ProtocolError::from_encode(&e).under(path))
 }
 
 fn check_imb(tracking: &str, routing: &str) -> Result<(), EncodeError> {

@@ -1,11 +1,12 @@
-//! `labeld` on its embedded default configuration: the README's first command.
+//! `labeld`'s command line: the self-test on the preview printer, and bad arguments.
 
 use std::process::Command;
 
 #[test]
-fn default_run_prints_a_verified_preview() {
+fn self_test_prints_a_verified_preview() {
     let dir = std::env::temp_dir().join(format!("labeld-preview-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_labeld"))
+        .arg("--self-test")
         .env("LABELD_PREVIEW_DIR", &dir)
         .output()
         .expect("labeld runs");
@@ -34,5 +35,5 @@ fn unknown_argument_is_refused() {
         .output()
         .expect("labeld runs");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument"));
 }

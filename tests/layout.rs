@@ -554,10 +554,7 @@ proptest! {
             size: serde_json::from_value(serde_json::Value::String(size.to_string())).expect("size"),
             to: lines,
             from,
-            imb: Some(labeld::layout::ImbData {
-                tracking: "00270123456200800001".into(),
-                routing: "987654321".into(),
-            }),
+            imb: Some(labeld::layout::ImbData::new("00270123456200800001", "987654321")),
             imb_position: if above { labeld::layout::ImbPosition::Above } else { labeld::layout::ImbPosition::Below },
             endorsement: None,
             uppercase: false,

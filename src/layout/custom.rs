@@ -171,10 +171,7 @@ fn convert(
                 length(template, "imb x", m.x, u)?,
                 length(template, "imb y", m.y, u)?,
             );
-            let data = super::ImbData {
-                tracking: m.tracking.clone(),
-                routing: m.routing.clone(),
-            };
+            let data = super::ImbData::new(m.tracking.clone(), m.routing.clone());
             let imb = super::encode_imb(&data).map_err(|k| err("imb", k))?;
             out.push(Element::Imb(ImbMark {
                 name: format!("element {n} (imb)"),

@@ -90,14 +90,96 @@ impl Job {
 }
 
 /// The data of an Intelligent Mail barcode.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Two forms. With `tracking` (all 20 digits) the client owns the serial and the
+/// barcode is printed as given. With `mailer_id` and `service_type` (and
+/// `barcode_id`, default `"00"`) instead, the daemon allocates the serial from the
+/// Mailer ID's configured range when it accepts the job and fills in `tracking`; such
+/// a job cannot be laid out before that ([`ImbData::serial_request`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImbData {
     /// The 20-digit tracking code: barcode id, service type id, mailer id, serial.
+    /// Empty when the serial is to be allocated.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tracking: String,
+    /// Barcode Identifier (2 digits) for an allocated serial; default `"00"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode_id: Option<String>,
+    /// Service Type ID (3 digits) for an allocated serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<String>,
+    /// Mailer ID (6 or 9 digits) whose range the serial comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailer_id: Option<String>,
     /// The routing code: the delivery point ZIP Code with 0, 5, 9 or 11 digits.
     #[serde(default)]
     pub routing: String,
+}
+
+/// The fields of an IMb whose serial the daemon allocates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SerialRequest {
+    /// Barcode Identifier, 2 digits.
+    pub barcode_id: String,
+    /// Service Type ID, 3 digits.
+    pub service_type: String,
+    /// Mailer ID, 6 or 9 digits.
+    pub mailer_id: String,
+}
+
+impl ImbData {
+    /// Client-assigned data: a full tracking code and a routing code.
+    pub fn new(tracking: impl Into<String>, routing: impl Into<String>) -> ImbData {
+        ImbData {
+            tracking: tracking.into(),
+            routing: routing.into(),
+            ..ImbData::default()
+        }
+    }
+
+    /// Which form this is: `Ok(None)` for a full tracking code, `Ok(Some(..))` when the
+    /// serial is to be allocated, `Err` (field, message) when the two forms are mixed
+    /// or neither is complete.
+    pub fn serial_request(&self) -> Result<Option<SerialRequest>, (&'static str, String)> {
+        let allocating =
+            self.mailer_id.is_some() || self.service_type.is_some() || self.barcode_id.is_some();
+        match (self.tracking.is_empty(), allocating) {
+            (false, false) => Ok(None),
+            (false, true) => Err((
+                "tracking",
+                "imb has both tracking and mailer_id/service_type/barcode_id; give the full \
+                 20-digit tracking code, or the fields without tracking to have a serial allocated"
+                    .into(),
+            )),
+            (true, false) => Err((
+                "tracking",
+                "imb needs tracking (20 digits), or mailer_id and service_type to have a serial allocated"
+                    .into(),
+            )),
+            (true, true) => {
+                let mailer_id = self.mailer_id.clone().ok_or((
+                    "mailer_id",
+                    "imb.mailer_id is missing; a serial is allocated per Mailer ID".to_owned(),
+                ))?;
+                let service_type = self.service_type.clone().ok_or((
+                    "service_type",
+                    "imb.service_type is missing (the 3-digit Service Type ID, e.g. \"270\")"
+                        .to_owned(),
+                ))?;
+                Ok(Some(SerialRequest {
+                    barcode_id: self.barcode_id.clone().unwrap_or_else(|| "00".to_owned()),
+                    service_type,
+                    mailer_id,
+                }))
+            }
+        }
+    }
+
+    /// The same data with the allocated tracking code filled in.
+    pub fn with_tracking(&self, tracking: &str) -> ImbData {
+        ImbData::new(tracking, self.routing.clone())
+    }
 }
 
 /// Where the IMb goes relative to the address block.

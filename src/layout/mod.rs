@@ -47,7 +47,7 @@ pub mod png;
 pub mod sheet;
 pub mod tray_tag;
 
-pub use job::{Align, ImbData, ImbPosition, Job, JOB_VERSION};
+pub use job::{Align, ImbData, ImbPosition, Job, SerialRequest, JOB_VERSION};
 
 use crate::encode::code128::{Code128, Code128Error};
 use crate::encode::container::ContainerError;
@@ -718,6 +718,13 @@ pub(crate) fn widest(font: Font, size_pt: f64, lines: &[String]) -> (usize, f64)
 
 /// Encodes IMb data, or the error for element `name`.
 pub(crate) fn encode_imb(data: &ImbData) -> Result<Imb, LayoutErrorKind> {
+    if data.tracking.is_empty() {
+        return Err(LayoutErrorKind::Value {
+            found: "an imb without its serial".into(),
+            expected: "a 20-digit tracking code (the daemon fills it in when it allocates a serial)"
+                .into(),
+        });
+    }
     crate::encode::imb::encode_str(&data.tracking, &data.routing).map_err(LayoutErrorKind::Imb)
 }
 

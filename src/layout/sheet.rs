@@ -88,6 +88,12 @@ pub const SHEET_WIDTH_IN: f64 = 8.5;
 /// Sheet height, inches.
 pub const SHEET_HEIGHT_IN: f64 = 11.0;
 
+/// How many labels one sheet of `layout` holds.
+pub fn labels_per_sheet(layout: SheetLayout) -> usize {
+    let s = spec(layout);
+    (s.columns * s.rows) as usize
+}
+
 /// Lays out a `sheet` job: one label per sheet.
 pub fn layout(job: &SheetJob) -> Result<Vec<Label>, LayoutError> {
     let template = format!("sheet {}", job.layout.name());

@@ -1,11 +1,9 @@
-//! `labeld`: the label daemon.
+//! `labeld --self-test`: the print path without the daemon, on the preview printer.
 //!
-//! The daemon itself (ZeroMQ job API, SQLite spool, per-printer workers) arrives
-//! with its own issue. Until then `labeld` runs the part of its job that exists on
-//! its embedded default printer, a preview (file) printer at 203 dpi: it encodes a
-//! sample IMb, chooses the dot geometry, renders it, verifies the bitmap, writes the
-//! preview PNG, and prints the example 4x6 address label through the whole print
-//! path. The output says plainly what is and is not running.
+//! It encodes a sample IMb, chooses the dot geometry, renders it, verifies the
+//! bitmap, writes the preview PNG, and prints the example 4x6 address label through
+//! the whole print path (layout, text, IMb, verification, the PNG driver). Useful on
+//! a new machine before anything is configured.
 
 use anyhow::{bail, Context};
 use labeld::encode::imb::{self, Routing, Tracking};
@@ -24,32 +22,17 @@ struct PreviewPrinter {
 const SAMPLE_TRACKING: &str = "00270123456200800001";
 const SAMPLE_ROUTING: &str = "987654321";
 
-fn main() -> anyhow::Result<()> {
-    if let Some(arg) = std::env::args().nth(1) {
-        match arg.as_str() {
-            "--version" | "-V" => {
-                println!("labeld {}", env!("CARGO_PKG_VERSION"));
-                return Ok(());
-            }
-            "--help" | "-h" => {
-                println!("{}", HELP);
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (try --help)"),
-        }
-    }
+/// Runs the self-test, writing into `directory`.
+pub fn run(directory: PathBuf) -> anyhow::Result<()> {
     let printer = PreviewPrinter {
         name: "preview",
         dpi: 203.0,
-        directory: std::env::var_os("LABELD_PREVIEW_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("labeld-preview")),
+        directory,
     };
     println!(
-        "labeld {}: label daemon for US mail",
+        "labeld {} self-test: the print path on a preview printer",
         env!("CARGO_PKG_VERSION")
     );
-    println!("  not running yet: the job API (ZeroMQ), spool and printer workers arrive with the daemon issue");
     println!(
         "  default printer '{}': preview (file) printer, {} dpi, into {}",
         printer.name,
@@ -84,7 +67,7 @@ fn print_sample_label(printer: &PreviewPrinter) -> anyhow::Result<()> {
 }
 
 /// The example job of the labels issue (also `examples/jobs/address-4x6.json`).
-const SAMPLE_JOB: &str = include_str!("../../examples/jobs/address-4x6.json");
+const SAMPLE_JOB: &str = include_str!("../../../examples/jobs/address-4x6.json");
 
 /// Encode → geometry → render → verify → preview file, reporting each step.
 fn check_barcode_path(printer: &PreviewPrinter) -> anyhow::Result<()> {
@@ -140,11 +123,3 @@ fn check_barcode_path(printer: &PreviewPrinter) -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-const HELP: &str = "labeld: direct-to-printer label daemon for US mail
-
-usage: labeld [--help | --version]
-
-Today labeld checks the barcode path and prints a sample 4x6 address label on its
-embedded default printer (a 203-dpi preview printer writing PNG files to
-./labeld-preview, or $LABELD_PREVIEW_DIR), and exits. The job API, spool and printer workers arrive with the daemon issue.";

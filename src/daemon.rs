@@ -1,0 +1,358 @@
+//! The daemon's shape: start every part in order, run until a signal, stop in order.
+//!
+//! ```text
+//! config ─► spool (ranges) ─► scheduler (one worker thread per printer, recovery)
+//!        ─► server (guarded ZeroMQ ROUTER + PUB, tokio) ─► office thread (spool writes)
+//!        ─► READY=1 ─► signals: SIGHUP reload · SIGTERM/SIGINT stop · watchdog pings
+//! ```
+//!
+//! Stopping (SIGTERM, SIGINT): new submits are refused with `shutting_down`, every
+//! printer worker finishes the label it is sending and stops, the server flushes the
+//! replies it owes and closes, and the office drains. Whatever was queued stays in
+//! the spool for the next start. Reloading (SIGHUP): the file is read and checked
+//! again; if it is bad the old configuration stays and the error is logged; if it is
+//! good the printer table and workers are replaced. Endpoints, the spool path and
+//! limits need a restart (the log says so when they changed).
+//!
+//! systemd: `READY=1` once sockets are bound and recovery has run, `STATUS=` lines,
+//! `WATCHDOG=1` only while an end-to-end `health` request through the office comes
+//! back in time and every printer worker is alive, `STOPPING=1` on the way out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use labeld_drivers::transport::uri::PrinterUri;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::{Config, ConfigError, Resolved};
+use crate::events::Events;
+use crate::protocol::{Op, Request};
+use crate::scheduler::{Scheduler, SchedulerOptions};
+use crate::server::{Incoming, Server, ServerConfig};
+use crate::service::{Office, PrinterTable};
+use crate::spool::{LowWater, Spool, SpoolError, SpoolOptions};
+
+/// How long printer workers get to finish the label in flight on SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(60);
+/// Events waiting for the PUB socket before new ones are dropped.
+const EVENT_QUEUE: usize = 65_536;
+
+/// Why the daemon could not start (or stopped on a fault).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A directory could not be made.
+    #[error("cannot create {path}: {source} (check permissions, or set LABELD_STATE_DIR)")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The spool could not be opened or a serial range set.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The printer workers could not start.
+    #[error("scheduler: {0}")]
+    Scheduler(String),
+    /// Sockets could not be bound.
+    #[error("server: {0}")]
+    Server(String),
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Where the configuration comes from.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// A TOML file; `None` runs on the embedded default.
+    pub config: Option<PathBuf>,
+}
+
+fn load(options: &Options) -> Result<Resolved, DaemonError> {
+    let config = match &options.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default_config(),
+    };
+    let cwd = std::env::current_dir().map_err(|source| DaemonError::Directory {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    Ok(config.resolve(&|k| std::env::var(k).ok(), &cwd)?)
+}
+
+fn make_dir(path: &Path, mode: u32) -> Result<(), DaemonError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+        .map_err(|source| DaemonError::Directory {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Makes the directories a configuration needs: state, runtime, and the folders of
+/// `file:` printers that live under the state directory.
+fn prepare_directories(resolved: &Resolved) -> Result<(), DaemonError> {
+    make_dir(&resolved.state_dir, 0o750)?;
+    make_dir(&resolved.runtime_dir, 0o750)?;
+    if let Some(parent) = resolved.spool.parent() {
+        make_dir(parent, 0o750)?;
+    }
+    for p in &resolved.printers {
+        if let PrinterUri::File { path } = &p.uri {
+            let as_text = path.to_string_lossy();
+            if as_text.ends_with('/') && path.starts_with(&resolved.state_dir) {
+                make_dir(path, 0o750)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn printer_table(resolved: &Resolved) -> BTreeMap<String, crate::config::PrinterSetup> {
+    resolved
+        .printers
+        .iter()
+        .map(|p| (p.name.clone(), p.clone()))
+        .collect()
+}
+
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    // Not under systemd: NOTIFY_SOCKET is unset and this does nothing.
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!(error = %e, "sd_notify");
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+///
+/// # Errors
+///
+/// A [`DaemonError`] when a part cannot start; once running, faults are logged and
+/// the daemon keeps serving.
+pub fn run(options: &Options) -> Result<(), DaemonError> {
+    let resolved = load(options)?;
+    prepare_directories(&resolved)?;
+
+    let spool_options = SpoolOptions {
+        low_water: LowWater::Percent(resolved.low_water_percent),
+        ..SpoolOptions::default()
+    };
+    let mut spool = Spool::open_with(&resolved.spool, &spool_options)?;
+    for r in &resolved.serial_ranges {
+        let status = spool.configure_range(&r.mailer_id, r.first, r.last)?;
+        tracing::info!(
+            mailer_id = %r.mailer_id,
+            first = r.first,
+            last = r.last,
+            next = status.next,
+            left = status.left(),
+            "serial range"
+        );
+    }
+
+    let (events, event_rx) = Events::channel(EVENT_QUEUE);
+    let scheduler = Scheduler::start(
+        resolved.printers.clone(),
+        &resolved.spool,
+        spool_options.clone(),
+        events.clone(),
+        SchedulerOptions::default(),
+    )
+    .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let scheduler = Arc::new(scheduler);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("labeld-io")
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+
+    let server_config = ServerConfig {
+        requests: resolved.requests.iter().map(|e| resolved.endpoint(e)).collect(),
+        events: resolved.events.iter().map(|e| resolved.endpoint(e)).collect(),
+        runtime_dir: resolved.runtime_dir.clone(),
+        allow_remote: resolved.allow_remote,
+        limits: resolved.limits,
+        max_frame_bytes: resolved.max_frame_bytes,
+        reply_timeout: resolved.reply_timeout,
+        max_pending: resolved.max_pending,
+    };
+    let server = runtime
+        .block_on(Server::bind(server_config))
+        .map_err(|e| DaemonError::Server(e.to_string()))?;
+    let endpoints = serde_json::json!({
+        "requests": server.request_endpoints(),
+        "events": server.event_endpoints(),
+        "pid": std::process::id(),
+    });
+    let endpoints_file = resolved.runtime_dir.join("endpoints.json");
+    if let Err(e) = std::fs::write(&endpoints_file, endpoints.to_string()) {
+        tracing::warn!(file = %endpoints_file.display(), error = %e, "cannot write endpoints file");
+    }
+
+    let printers: PrinterTable = Arc::new(RwLock::new(printer_table(&resolved)));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (incoming_tx, incoming_rx) = mpsc::channel::<Incoming>(resolved.max_pending);
+    let office = Office {
+        spool,
+        spool_path: resolved.spool.clone(),
+        printers: Arc::clone(&printers),
+        scheduler: Arc::clone(&scheduler),
+        events: events.clone(),
+        stopping: Arc::clone(&stopping),
+        retention: resolved.log_retention,
+    };
+    let office_thread = std::thread::Builder::new()
+        .name("labeld-office".into())
+        .spawn(move || office.run(incoming_rx))
+        .map_err(DaemonError::Runtime)?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let serve = runtime.spawn(server.serve(incoming_tx.clone(), event_rx, stop_rx));
+
+    tracing::info!(
+        requests = ?endpoints["requests"],
+        events = ?endpoints["events"],
+        spool = %resolved.spool.display(),
+        printers = ?resolved.printers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        "labeld ready"
+    );
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&format!(
+            "serving {} printer(s) on {}",
+            resolved.printers.len(),
+            resolved.requests.join(", ")
+        )),
+    ]);
+
+    runtime.block_on(supervise(
+        options,
+        &resolved,
+        &printers,
+        &scheduler,
+        incoming_tx,
+    ));
+
+    // Stop: refuse submits, let printers finish the label in flight, close sockets.
+    stopping.store(true, Ordering::Relaxed);
+    notify(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("stopping: finishing labels in flight"),
+    ]);
+    tracing::info!("stopping: finishing the labels being sent");
+    scheduler.shutdown(STOP_GRACE);
+    let _ = stop_tx.send(true);
+    match runtime.block_on(serve) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "server stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "server task failed"),
+    }
+    if office_thread.join().is_err() {
+        tracing::error!("office thread panicked");
+    }
+    let _ = std::fs::remove_file(&endpoints_file);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    tracing::info!("labeld stopped; queued labels stay in the spool");
+    Ok(())
+}
+
+/// Waits for signals, reloads on SIGHUP, pings the watchdog; returns on SIGTERM or
+/// SIGINT.
+async fn supervise(
+    options: &Options,
+    running: &Resolved,
+    printers: &PrinterTable,
+    scheduler: &Arc<Scheduler>,
+    incoming: mpsc::Sender<Incoming>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stopping");
+        return;
+    };
+    let watchdog = sd_notify::watchdog_enabled();
+    let ping_every = watchdog.map_or(Duration::from_secs(3600), |d| d / 2);
+    let mut ticker = tokio::time::interval(ping_every);
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT"); return; }
+            _ = hup.recv() => reload(options, running, printers, scheduler),
+            _ = ticker.tick(), if watchdog.is_some() => {
+                if alive(&incoming, ping_every).await && scheduler.healthy() {
+                    notify(&[sd_notify::NotifyState::Watchdog]);
+                } else {
+                    tracing::warn!("health check failed; not pinging the watchdog");
+                }
+            }
+        }
+    }
+}
+
+/// A `health` request through the same queue clients use, answered in time.
+async fn alive(incoming: &mpsc::Sender<Incoming>, within: Duration) -> bool {
+    let (tx, rx) = oneshot::channel();
+    let probe = Incoming {
+        request: Request {
+            id: None,
+            op: Op::Health,
+        },
+        reply: tx,
+    };
+    if incoming.try_send(probe).is_err() {
+        // Full: the office is busy, which is not the same as stuck; a stuck office
+        // fails the next probe.
+        return true;
+    }
+    matches!(tokio::time::timeout(within, rx).await, Ok(Ok(_)))
+}
+
+fn reload(options: &Options, running: &Resolved, printers: &PrinterTable, scheduler: &Scheduler) {
+    notify(&[sd_notify::NotifyState::Reloading]);
+    match load(options) {
+        Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
+        Ok(new) => {
+            if let Err(e) = prepare_directories(&new) {
+                tracing::error!(error = %e, "reload failed; keeping the running configuration");
+            } else {
+                if new.requests != running.requests
+                    || new.events != running.events
+                    || new.spool != running.spool
+                    || new.limits != running.limits
+                {
+                    tracing::warn!("endpoints, spool or limits changed: they take effect after a restart");
+                }
+                if new.serial_ranges != running.serial_ranges {
+                    tracing::warn!("serial ranges changed: they take effect after a restart");
+                }
+                match printers.write() {
+                    Ok(mut table) => *table = printer_table(&new),
+                    Err(_) => tracing::error!("printer table lock poisoned"),
+                }
+                scheduler.reload(new.printers.clone());
+                tracing::info!(
+                    printers = ?new.printers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+                    "configuration reloaded"
+                );
+            }
+        }
+    }
+    notify(&[sd_notify::NotifyState::Ready]);
+}

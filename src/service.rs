@@ -1,0 +1,502 @@
+//! The office: where requests become spool transactions and scheduler calls.
+//!
+//! One thread owns the write side of the spool and answers every request the server
+//! hands it ([`Incoming`]). It works in rounds: it takes every request waiting (up to
+//! a bound), checks and plans the submits ([`crate::pieces::plan`], a layout of each
+//! print unit so a label that does not fit is refused now, not at the printer), and
+//! commits all of them in **one** spool transaction — one `fsync` for the round,
+//! however many jobs it holds (group commit). Only then are their replies sent: an
+//! `accepted` reply always means the job, its labels and their serials are on disk.
+//! The other operations of the round run after that commit, in arrival order, so a
+//! `status` or `cancel` right behind a `submit` sees the job.
+//!
+//! Faults inside labeld are answered with `internal` and logged with the detail; a
+//! client never sees SQL.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use crate::config::PrinterSetup;
+use crate::encode::imb::Tracking;
+use crate::events::{Event, Events};
+use crate::layout;
+use crate::pieces::{self, Piece};
+use crate::protocol::{
+    ErrorCode, LogQuery, Op, ProtocolError, Reply, Request, Serials, Submit, SubmitBatch,
+};
+use crate::scheduler::Scheduler;
+use crate::server::Incoming;
+use crate::spool::{Accepted, NewImb, NewJob, NewLabel, Spool, SpoolError, Warning};
+
+/// Most requests committed in one round.
+const MAX_ROUND_REQUESTS: usize = 512;
+/// Most labels committed in one round (a round of big batches stops early).
+const MAX_ROUND_LABELS: usize = 50_000;
+/// How often the office prunes the spool (and at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The printers clients may name, shared with the daemon so SIGHUP can replace them.
+pub type PrinterTable = Arc<RwLock<BTreeMap<String, PrinterSetup>>>;
+
+/// What the office needs.
+pub struct Office {
+    /// The spool (write side).
+    pub spool: Spool,
+    /// Its file, for `health`.
+    pub spool_path: PathBuf,
+    /// Configured printers.
+    pub printers: PrinterTable,
+    /// The printer workers.
+    pub scheduler: Arc<Scheduler>,
+    /// The event stream.
+    pub events: Events,
+    /// Set when the daemon is stopping: submits are refused.
+    pub stopping: Arc<AtomicBool>,
+    /// Print log and finished jobs older than this are deleted.
+    pub retention: Duration,
+}
+
+impl std::fmt::Debug for Office {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Office")
+            .field("spool", &self.spool_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A submit that passed its checks, waiting for the round's commit.
+struct Prepared {
+    reply_to: Incoming,
+    job: NewJob,
+}
+
+impl Office {
+    /// Answers requests until `incoming` closes (the server stopped). Blocking: run it
+    /// on its own thread.
+    pub fn run(mut self, mut incoming: mpsc::Receiver<Incoming>) {
+        let started = Instant::now();
+        let mut last_prune: Option<Instant> = None;
+        loop {
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                self.prune();
+                last_prune = Some(Instant::now());
+            }
+            // Wait for the first request of a round; wake now and then to prune.
+            let first = match incoming.try_recv() {
+                Ok(first) => first,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match wait_for(&mut incoming, Duration::from_secs(1)) {
+                        Waited::Got(first) => first,
+                        Waited::Nothing => continue,
+                        Waited::Closed => break,
+                    }
+                }
+            };
+            let mut round = vec![first];
+            let mut labels = 0usize;
+            while round.len() < MAX_ROUND_REQUESTS && labels < MAX_ROUND_LABELS {
+                match incoming.try_recv() {
+                    Ok(next) => {
+                        labels += label_estimate(&next.request);
+                        round.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.round(round, started);
+        }
+        tracing::info!("office stopped");
+    }
+
+    fn round(&mut self, round: Vec<Incoming>, started: Instant) {
+        let mut submits = Vec::new();
+        let mut others = Vec::new();
+        for incoming in round {
+            match &incoming.request.op {
+                Op::Submit(_) | Op::SubmitBatch(_) => {
+                    if self.stopping.load(Ordering::Relaxed) {
+                        let id = incoming.request.id.clone();
+                        answer(incoming, Reply::error(&ProtocolError::shutting_down().with_id(id)));
+                        continue;
+                    }
+                    match self.prepare(&incoming.request) {
+                        Ok(job) => submits.push(Prepared {
+                            reply_to: incoming,
+                            job,
+                        }),
+                        Err(e) => {
+                            let id = incoming.request.id.clone();
+                            answer(incoming, Reply::error(&e.with_id(id)));
+                        }
+                    }
+                }
+                _ => others.push(incoming),
+            }
+        }
+        if !submits.is_empty() {
+            self.commit(submits);
+        }
+        for incoming in others {
+            let id = incoming.request.id.clone();
+            let reply = match self.operate(&incoming.request.op, started) {
+                Ok(data) => Reply::data(id, data),
+                Err(e) => Reply::error(&e.with_id(id)),
+            };
+            answer(incoming, reply);
+        }
+    }
+
+    /// Checks a submit and turns it into a spool job (no database access).
+    fn prepare(&self, request: &Request) -> Result<NewJob, ProtocolError> {
+        let (printer, job_id, priority) = match &request.op {
+            Op::Submit(Submit {
+                printer,
+                job_id,
+                priority,
+                ..
+            })
+            | Op::SubmitBatch(SubmitBatch {
+                printer,
+                job_id,
+                priority,
+                ..
+            }) => (printer, job_id, *priority),
+            other => {
+                return Err(ProtocolError::new(
+                    ErrorCode::Internal,
+                    None,
+                    format!("{} is not a submit", other.name()),
+                ))
+            }
+        };
+        if !self.known_printer(printer) {
+            return Err(ProtocolError::unknown_printer(printer));
+        }
+        let pieces = pieces::plan(request)?;
+        check_fit(request, &pieces)?;
+        let labels = pieces
+            .into_iter()
+            .map(|p| NewLabel {
+                imb: p.allocate.map(|a| NewImb {
+                    barcode_id: a.barcode_id,
+                    service_type: a.service_type,
+                    mailer_id: a.mailer_id,
+                }),
+                tracking: p.tracking,
+                routing: p.routing,
+                recipient: p.recipient,
+                unit: p.unit,
+            })
+            .collect();
+        // The stored request has no client message id: a retry of the same submit
+        // under a new message id is the same request.
+        let stored = Request {
+            id: None,
+            op: request.op.clone(),
+        };
+        Ok(NewJob {
+            id: job_id.clone(),
+            printer: printer.clone(),
+            labels,
+            request_json: stored.to_json(),
+            priority,
+        })
+    }
+
+    fn known_printer(&self, name: &str) -> bool {
+        self.printers
+            .read()
+            .map(|t| t.contains_key(name))
+            .unwrap_or(false)
+    }
+
+    /// One transaction for every prepared submit of the round, then the replies.
+    fn commit(&mut self, submits: Vec<Prepared>) {
+        let jobs: Vec<NewJob> = submits.iter().map(|p| p.job.clone()).collect();
+        let results = self.spool.accept_jobs(jobs, now_ms());
+        for (prepared, result) in submits.into_iter().zip(results) {
+            let id = prepared.reply_to.request.id.clone();
+            let reply = match result {
+                Ok(accepted) => {
+                    self.announce(&prepared.job.printer, &accepted);
+                    Reply::accepted(id, accepted)
+                }
+                Err(e) => Reply::error(&self.spool_error(&e).with_id(id)),
+            };
+            answer(prepared.reply_to, reply);
+        }
+    }
+
+    /// Events and a scheduler wake-up for a newly accepted job.
+    fn announce(&self, printer: &str, accepted: &Accepted) {
+        if accepted.replayed {
+            return;
+        }
+        self.events.publish(Event::Accepted {
+            job_id: accepted.job_id.clone(),
+            printer: printer.to_owned(),
+            labels: accepted.label_count,
+        });
+        for w in &accepted.warnings {
+            match w {
+                Warning::LowWater {
+                    mailer_id,
+                    left,
+                    threshold,
+                } => self.events.publish(Event::SerialsLow {
+                    mailer_id: mailer_id.clone(),
+                    left: *left,
+                    threshold: *threshold,
+                }),
+                #[allow(unreachable_patterns)]
+                _ => {}
+            }
+        }
+        self.scheduler.wake(printer);
+    }
+
+    fn spool_error(&self, e: &SpoolError) -> ProtocolError {
+        let p = ProtocolError::from_spool(e);
+        if p.code == ErrorCode::Internal {
+            tracing::error!(error = %e, "spool");
+        }
+        p
+    }
+
+    /// Every operation but the submits.
+    fn operate(&mut self, op: &Op, started: Instant) -> Result<Map<String, Value>, ProtocolError> {
+        let now = now_ms();
+        match op {
+            Op::Status(r) => {
+                let status = self
+                    .spool
+                    .job_status(&r.job_id)
+                    .map_err(|e| self.spool_error(&e))?
+                    .ok_or_else(|| not_found(&r.job_id))?;
+                object(serde_json::to_value(status))
+            }
+            Op::Cancel(r) => {
+                let cancelled = self
+                    .spool
+                    .cancel_job(&r.job_id, now)
+                    .map_err(|e| self.spool_error(&e))?;
+                self.scheduler.cancel(&r.job_id);
+                self.events.publish(Event::Cancelled {
+                    job_id: r.job_id.clone(),
+                    labels: cancelled,
+                });
+                Ok(as_map(json!({"job_id": r.job_id, "cancelled": cancelled})))
+            }
+            Op::Reprint(r) => {
+                let accepted = self
+                    .spool
+                    .reprint(&r.job_id, r.serials, None, now)
+                    .map_err(|e| self.spool_error(&e))?;
+                let printer = self
+                    .spool
+                    .job_request(&accepted.job_id)
+                    .map_err(|e| self.spool_error(&e))?
+                    .map(|j| j.printer)
+                    .unwrap_or_default();
+                self.announce(&printer, &accepted);
+                let mut data = object(serde_json::to_value(&accepted))?;
+                data.insert("reprint_of".into(), r.job_id.clone().into());
+                data.insert(
+                    "serials_kind".into(),
+                    match r.serials {
+                        Serials::Same => "same",
+                        Serials::New => "new",
+                    }
+                    .into(),
+                );
+                Ok(data)
+            }
+            Op::Printers => {
+                let printers = self.scheduler.printers();
+                Ok(as_map(json!({ "printers": printers })))
+            }
+            Op::Pause(p) | Op::Resume(p) => {
+                if !self.known_printer(&p.printer) {
+                    return Err(ProtocolError::unknown_printer(&p.printer));
+                }
+                let pause = matches!(op, Op::Pause(_));
+                let done = if pause {
+                    self.scheduler.pause(&p.printer)
+                } else {
+                    self.scheduler.resume(&p.printer)
+                };
+                done.map_err(|e| ProtocolError::new(ErrorCode::Conflict, Some("printer"), e.to_string()))?;
+                Ok(as_map(json!({"printer": p.printer, "paused": pause})))
+            }
+            Op::Health => {
+                let queued: u64 = self
+                    .spool
+                    .queue_depth()
+                    .map_err(|e| self.spool_error(&e))?
+                    .values()
+                    .sum();
+                Ok(as_map(json!({
+                    "status": if self.scheduler.healthy() { "ok" } else { "degraded" },
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "uptime_s": started.elapsed().as_secs(),
+                    "printers": self.printers.read().map(|t| t.len()).unwrap_or(0),
+                    "open_labels": queued,
+                    "events_dropped": self.events.dropped(),
+                    "spool": self.spool_path.display().to_string(),
+                })))
+            }
+            Op::Log(LogQuery {
+                since_ms,
+                until_ms,
+                limit,
+            }) => {
+                let rows = self
+                    .spool
+                    .print_log(*since_ms, *until_ms, *limit)
+                    .map_err(|e| self.spool_error(&e))?;
+                let more = rows.len() == *limit;
+                let next = rows.last().map(|r| r.printed_at_ms);
+                let mut data = as_map(json!({ "rows": rows }));
+                if more {
+                    // Rows share a millisecond rarely; the client skips ones it has.
+                    data.insert("next_since_ms".into(), next.unwrap_or(*since_ms).into());
+                }
+                Ok(data)
+            }
+            Op::Submit(_) | Op::SubmitBatch(_) => Err(ProtocolError::new(
+                ErrorCode::Internal,
+                None,
+                "submit reached the wrong handler",
+            )),
+            #[allow(unreachable_patterns)]
+            other => Err(ProtocolError::new(
+                ErrorCode::UnknownOp,
+                Some("op"),
+                format!("op {} is not served by this labeld", other.name()),
+            )),
+        }
+    }
+
+    fn prune(&mut self) {
+        let cutoff = now_ms().saturating_sub(i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX));
+        match self.spool.prune(cutoff) {
+            Ok(report) => tracing::info!(?report, "spool pruned"),
+            Err(e) => tracing::error!(error = %e, "spool prune failed"),
+        }
+    }
+}
+
+enum Waited {
+    Got(Incoming),
+    Nothing,
+    Closed,
+}
+
+/// Waits up to `timeout` for a request on a thread outside any runtime.
+fn wait_for(incoming: &mut mpsc::Receiver<Incoming>, timeout: Duration) -> Waited {
+    let deadline = Instant::now() + timeout;
+    // blocking_recv has no timeout; poll with a short sleep between tries while idle.
+    // A request waits at most 1 ms here; under load try_recv finds work at once.
+    loop {
+        match incoming.try_recv() {
+            Ok(i) => return Waited::Got(i),
+            Err(mpsc::error::TryRecvError::Disconnected) => return Waited::Closed,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if Instant::now() >= deadline {
+                    return Waited::Nothing;
+                }
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+    }
+}
+
+/// Sends a reply; a client that went away is not an error.
+fn answer(incoming: Incoming, reply: Reply) {
+    let _ = incoming.reply.send(reply);
+}
+
+fn label_estimate(request: &Request) -> usize {
+    match &request.op {
+        Op::SubmitBatch(b) => b.jobs().len(),
+        _ => 1,
+    }
+}
+
+fn not_found(job_id: &str) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::NotFound,
+        Some("job_id"),
+        format!("no job {job_id:?} (it may have been pruned after the retention period)"),
+    )
+}
+
+fn object(v: Result<Value, serde_json::Error>) -> Result<Map<String, Value>, ProtocolError> {
+    match v {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ProtocolError::new(
+            ErrorCode::Internal,
+            None,
+            "cannot serialize the answer",
+        )),
+    }
+}
+
+fn as_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Lays out every print unit with a stand-in serial, so that a label that does not
+/// fit (or data that cannot be encoded) is refused at submit.
+fn check_fit(request: &Request, pieces: &[Piece]) -> Result<(), ProtocolError> {
+    let zero = |p: &Piece| {
+        p.allocate.as_ref().and_then(|a| {
+            let width = if a.mailer_id.starts_with('9') { 6 } else { 9 };
+            Tracking::from_fields(&a.barcode_id, &a.service_type, &a.mailer_id, &"0".repeat(width))
+                .ok()
+                .map(|t| t.as_str().to_owned())
+        })
+    };
+    let stand_ins: Vec<(u32, Option<String>)> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as u32, zero(p)))
+        .collect();
+    let mut unit_start = 0usize;
+    while unit_start < pieces.len() {
+        let unit = pieces[unit_start].unit;
+        let unit_end = pieces[unit_start..]
+            .iter()
+            .position(|p| p.unit != unit)
+            .map_or(pieces.len(), |n| unit_start + n);
+        let assigned: Vec<(u32, Option<&str>)> = stand_ins[unit_start..unit_end]
+            .iter()
+            .map(|(i, t)| (*i, t.as_deref()))
+            .collect();
+        let job = pieces::unit_job(request, unit, &assigned)?;
+        let at = match &request.op {
+            Op::SubmitBatch(_) => format!("records[{unit}]"),
+            _ => "job".to_owned(),
+        };
+        layout::layout(&job).map_err(|e| ProtocolError::from_layout(&e).under(&at))?;
+        unit_start = unit_end;
+    }
+    Ok(())
+}
