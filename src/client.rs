@@ -34,7 +34,9 @@ pub enum ClientError {
         reason: String,
     },
     /// No reply in time.
-    #[error("labeld at {endpoint} did not answer within {after:?} (is it running and not overloaded?)")]
+    #[error(
+        "labeld at {endpoint} did not answer within {after:?} (is it running and not overloaded?)"
+    )]
     Timeout {
         /// The endpoint.
         endpoint: String,
@@ -83,8 +85,8 @@ impl Client {
     pub fn connect(endpoint: &str, timeout: Duration) -> Result<Client, ClientError> {
         let runtime = runtime()?;
         let mut socket = DealerSocket::new();
-        let connected =
-            runtime.block_on(async { tokio::time::timeout(timeout, socket.connect(endpoint)).await });
+        let connected = runtime
+            .block_on(async { tokio::time::timeout(timeout, socket.connect(endpoint)).await });
         match connected {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -198,7 +200,9 @@ impl Client {
     /// See [`Client::send`] and [`Client::recv`].
     pub fn request(&mut self, request: Value) -> Result<Value, ClientError> {
         let Value::Object(map) = request else {
-            return Err(ClientError::BadReply("request must be a JSON object".into()));
+            return Err(ClientError::BadReply(
+                "request must be a JSON object".into(),
+            ));
         };
         let id = self.send(map)?;
         let deadline = Instant::now() + self.timeout;

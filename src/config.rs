@@ -270,7 +270,10 @@ impl Config {
                 "is empty; give at least one endpoint",
             ));
         }
-        for (key, list) in [("daemon.requests", &d.requests), ("daemon.events", &d.events)] {
+        for (key, list) in [
+            ("daemon.requests", &d.requests),
+            ("daemon.events", &d.events),
+        ] {
             for (i, e) in list.iter().enumerate() {
                 check_endpoint(e, d.allow_remote).map_err(|m| invalid(format!("{key}[{i}]"), m))?;
             }
@@ -314,10 +317,7 @@ impl Config {
                 }
             };
             if !r.mailer_id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(
-                    format!("{key}.mailer_id"),
-                    "must be digits only",
-                ));
+                return Err(invalid(format!("{key}.mailer_id"), "must be digits only"));
             }
             let max = 10u64.pow(width) - 1;
             if r.first > r.last || r.last > max {
@@ -343,8 +343,7 @@ impl Config {
         let mut printers = Vec::with_capacity(self.printers.len());
         for (i, p) in self.printers.iter().enumerate() {
             let key = format!("printer[{i}]");
-            protocol::check_printer_name(&p.name)
-                .map_err(|m| invalid(format!("{key}.name"), m))?;
+            protocol::check_printer_name(&p.name).map_err(|m| invalid(format!("{key}.name"), m))?;
             if !names.insert(p.name.as_str()) {
                 return Err(invalid(
                     format!("{key}.name"),
@@ -619,8 +618,9 @@ mod tests {
             .and_then(|c| c.resolve(&no_env, Path::new("/")))
             .expect_err("duplicate");
         assert!(err.to_string().contains("used twice"), "{err}");
-        let err = Config::parse("[daemon]\nstate_dir = \"x\"\nrequests = []\nevents = []\nbogus = 1\n")
-            .expect_err("unknown key");
+        let err =
+            Config::parse("[daemon]\nstate_dir = \"x\"\nrequests = []\nevents = []\nbogus = 1\n")
+                .expect_err("unknown key");
         assert!(err.to_string().contains("bogus"), "{err}");
     }
 

@@ -180,8 +180,16 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
         .map_err(DaemonError::Runtime)?;
 
     let server_config = ServerConfig {
-        requests: resolved.requests.iter().map(|e| resolved.endpoint(e)).collect(),
-        events: resolved.events.iter().map(|e| resolved.endpoint(e)).collect(),
+        requests: resolved
+            .requests
+            .iter()
+            .map(|e| resolved.endpoint(e))
+            .collect(),
+        events: resolved
+            .events
+            .iter()
+            .map(|e| resolved.endpoint(e))
+            .collect(),
         runtime_dir: resolved.runtime_dir.clone(),
         allow_remote: resolved.allow_remote,
         limits: resolved.limits,
@@ -337,7 +345,9 @@ fn reload(options: &Options, running: &Resolved, printers: &PrinterTable, schedu
                     || new.spool != running.spool
                     || new.limits != running.limits
                 {
-                    tracing::warn!("endpoints, spool or limits changed: they take effect after a restart");
+                    tracing::warn!(
+                        "endpoints, spool or limits changed: they take effect after a restart"
+                    );
                 }
                 if new.serial_ranges != running.serial_ranges {
                     tracing::warn!("serial ranges changed: they take effect after a restart");
@@ -346,7 +356,9 @@ fn reload(options: &Options, running: &Resolved, printers: &PrinterTable, schedu
                     Ok(mut table) => *table = printer_table(&new),
                     Err(_) => tracing::error!("printer table lock poisoned"),
                 }
-                scheduler.reload(new.printers.clone());
+                if let Err(e) = scheduler.reload(new.printers.clone()) {
+                    tracing::error!(error = %e, "reload: printer workers not replaced");
+                }
                 tracing::info!(
                     printers = ?new.printers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
                     "configuration reloaded"

@@ -204,7 +204,9 @@ impl Event {
                 index,
                 reprinted,
                 reason,
-            } => tracing::warn!(job = %job_id, index, reprinted, %reason, "label was in flight at restart"),
+            } => {
+                tracing::warn!(job = %job_id, index, reprinted, %reason, "label was in flight at restart")
+            }
             Event::Printer {
                 printer,
                 state,

@@ -18,16 +18,24 @@
 //!   the print log, so a crash loses nothing and no serial is used twice.
 //! - [`protocol`]: the job API's wire format: checks, parsing, replies, one map to wire error codes.
 //!
-//! Still to come, each with its own issue: transports (in the `labeld-drivers`
-//! crate), the spool, the scheduler and the ZeroMQ server. `docs/architecture.md`
-//! keeps the map current.
+//! The daemon's parts: `config`, `spool`, `pieces`, `scheduler`, `server`, `service`
+//! (the office), `events`, `client`, and `daemon` which starts them in order.
+//! `docs/architecture.md` keeps the map current.
 #![deny(missing_docs)]
 
+pub mod client;
+pub mod config;
+pub mod daemon;
 pub mod encode;
+pub mod events;
 pub mod geometry;
 pub mod layout;
 pub mod output;
+pub mod pieces;
 pub mod protocol;
 pub mod render;
+pub mod scheduler;
+pub mod server;
+pub mod service;
 pub mod spool;
 pub mod verify;

@@ -79,7 +79,10 @@ fn job_pieces(job: &Job, at: &str) -> Result<Vec<Piece>, ProtocolError> {
         Job::Address(j) => one(j.imb.as_ref(), recipient(&j.to)),
         Job::Envelope(j) => one(j.imb.as_ref(), recipient(&j.to)),
         Job::Tray(j) => one(None, format!("tray {} to {}", j.barcode, j.destination)),
-        Job::Placard(j) => one(None, format!("container {} to {}", j.barcode, j.destination)),
+        Job::Placard(j) => one(
+            None,
+            format!("container {} to {}", j.barcode, j.destination),
+        ),
         Job::Custom(j) => {
             let first = j.elements.iter().find_map(|e| match e {
                 CustomElement::Imb(m) => Some(ImbData::new(m.tracking.clone(), m.routing.clone())),
@@ -206,7 +209,9 @@ fn sheet_unit(job: &SheetJob, unit: u32, pieces: Assigned<'_>) -> Option<Job> {
     // Records on this sheet: positions [sheet*per_sheet, (sheet+1)*per_sheet) shifted
     // by the cells skipped on the first sheet.
     let first = (sheet * per_sheet).saturating_sub(skip);
-    let last = ((sheet + 1) * per_sheet).saturating_sub(skip).min(job.records.len());
+    let last = ((sheet + 1) * per_sheet)
+        .saturating_sub(skip)
+        .min(job.records.len());
     if first >= last {
         return None;
     }
@@ -217,7 +222,10 @@ fn sheet_unit(job: &SheetJob, unit: u32, pieces: Assigned<'_>) -> Option<Job> {
         .map(|(k, r)| {
             let index = (first + k) as u32;
             let mut r = r.clone();
-            let tracking = pieces.iter().find(|(i, _)| *i == index).and_then(|(_, t)| *t);
+            let tracking = pieces
+                .iter()
+                .find(|(i, _)| *i == index)
+                .and_then(|(_, t)| *t);
             if let (Some(imb), Some(t)) = (r.imb.as_mut(), tracking) {
                 if imb.tracking.is_empty() {
                     *imb = imb.with_tracking(t);
@@ -254,7 +262,10 @@ mod tests {
             mailer_id: "123456".into(),
         };
         assert_eq!(pieces[0].allocate.as_ref(), Some(&want));
-        assert_eq!(pieces[0].recipient, "JANE ROE / 1 MAIN ST / ANYTOWN ST 98765");
+        assert_eq!(
+            pieces[0].recipient,
+            "JANE ROE / 1 MAIN ST / ANYTOWN ST 98765"
+        );
         let job = unit_job(&r, 0, &[(0, Some("00270123456000000042"))]).expect("unit");
         // Before the serial is filled in the job cannot be laid out; after, it can.
         let Op::Submit(s) = &r.op else {
@@ -328,7 +339,10 @@ mod tests {
                "records":[{"to":["A"]},{"to":["B"],"imb":{"mailer_id":"123456","service_type":"270"}}]}"#,
         );
         let pieces = plan(&r).expect("plan");
-        assert_eq!(pieces.iter().map(|p| p.unit).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(
+            pieces.iter().map(|p| p.unit).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
         assert!(pieces[1].allocate.is_some());
         let Job::Address(a) = unit_job(&r, 1, &[(1, Some("00270123456000000009"))]).expect("unit")
         else {

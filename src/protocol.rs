@@ -374,6 +374,10 @@ impl ProtocolError {
                 ProtocolError::new(ErrorCode::Conflict, Some("job_id"), msg)
             }
             SpoolError::BadTransition { .. } => ProtocolError::new(ErrorCode::Conflict, None, msg),
+            SpoolError::ClientSerialInRange { .. } => {
+                ProtocolError::new(ErrorCode::Conflict, Some("imb.tracking"), msg)
+            }
+            SpoolError::BadPriority { .. } => ProtocolError::bad_field("priority", msg),
             SpoolError::BadJobId { .. } => ProtocolError::bad_field("job_id", msg),
             SpoolError::NoLabels => ProtocolError::new(ErrorCode::BadField, None, msg),
             SpoolError::Imb { index, source } => {
@@ -1064,9 +1068,14 @@ fn check_imb_data(d: &ImbData, path: &str) -> Result<(), ProtocolError> {
         None => check_imb(&d.tracking, &d.routing),
         Some(r) => {
             let width = if r.mailer_id.starts_with('9') { 6 } else { 9 };
-            Tracking::from_fields(&r.barcode_id, &r.service_type, &r.mailer_id, &"0".repeat(width))
-                .map(drop)
-                .and_then(|()| Routing::parse(&d.routing).map(drop))
+            Tracking::from_fields(
+                &r.barcode_id,
+                &r.service_type,
+                &r.mailer_id,
+                &"0".repeat(width),
+            )
+            .map(drop)
+            .and_then(|()| Routing::parse(&d.routing).map(drop))
         }
     };
     checked.map_err(|e| ProtocolError::from_encode(&e).under(path))

@@ -89,6 +89,18 @@ impl Office {
     pub fn run(mut self, mut incoming: mpsc::Receiver<Incoming>) {
         let started = Instant::now();
         let mut last_prune: Option<Instant> = None;
+        // A small runtime of its own, only to wait for the next request with a timeout
+        // (the office itself is blocking code).
+        let waiter = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "office cannot start its timer; stopping");
+                return;
+            }
+        };
         loop {
             if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 self.prune();
@@ -99,10 +111,13 @@ impl Office {
                 Ok(first) => first,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    match wait_for(&mut incoming, Duration::from_secs(1)) {
-                        Waited::Got(first) => first,
-                        Waited::Nothing => continue,
-                        Waited::Closed => break,
+                    let next = waiter.block_on(async {
+                        tokio::time::timeout(Duration::from_secs(1), incoming.recv()).await
+                    });
+                    match next {
+                        Ok(Some(first)) => first,
+                        Ok(None) => break,
+                        Err(_) => continue,
                     }
                 }
             };
@@ -130,7 +145,10 @@ impl Office {
                 Op::Submit(_) | Op::SubmitBatch(_) => {
                     if self.stopping.load(Ordering::Relaxed) {
                         let id = incoming.request.id.clone();
-                        answer(incoming, Reply::error(&ProtocolError::shutting_down().with_id(id)));
+                        answer(
+                            incoming,
+                            Reply::error(&ProtocolError::shutting_down().with_id(id)),
+                        );
                         continue;
                     }
                     match self.prepare(&incoming.request) {
@@ -252,19 +270,16 @@ impl Office {
             labels: accepted.label_count,
         });
         for w in &accepted.warnings {
-            match w {
-                Warning::LowWater {
-                    mailer_id,
-                    left,
-                    threshold,
-                } => self.events.publish(Event::SerialsLow {
-                    mailer_id: mailer_id.clone(),
-                    left: *left,
-                    threshold: *threshold,
-                }),
-                #[allow(unreachable_patterns)]
-                _ => {}
-            }
+            let Warning::LowWater {
+                mailer_id,
+                left,
+                threshold,
+            } = w;
+            self.events.publish(Event::SerialsLow {
+                mailer_id: mailer_id.clone(),
+                left: *left,
+                threshold: *threshold,
+            });
         }
         self.scheduler.wake(printer);
     }
@@ -290,16 +305,22 @@ impl Office {
                 object(serde_json::to_value(status))
             }
             Op::Cancel(r) => {
-                let cancelled = self
+                let report = self
                     .spool
                     .cancel_job(&r.job_id, now)
                     .map_err(|e| self.spool_error(&e))?;
                 self.scheduler.cancel(&r.job_id);
                 self.events.publish(Event::Cancelled {
                     job_id: r.job_id.clone(),
-                    labels: cancelled,
+                    labels: report.cancelled,
                 });
-                Ok(as_map(json!({"job_id": r.job_id, "cancelled": cancelled})))
+                Ok(as_map(json!({
+                    "job_id": r.job_id,
+                    "cancelled": report.cancelled,
+                    "in_flight": report.in_flight,
+                    "state": report.state,
+                    "progress": report.progress,
+                })))
             }
             Op::Reprint(r) => {
                 let accepted = self
@@ -339,7 +360,9 @@ impl Office {
                 } else {
                     self.scheduler.resume(&p.printer)
                 };
-                done.map_err(|e| ProtocolError::new(ErrorCode::Conflict, Some("printer"), e.to_string()))?;
+                done.map_err(|e| {
+                    ProtocolError::new(ErrorCode::Conflict, Some("printer"), e.to_string())
+                })?;
                 Ok(as_map(json!({"printer": p.printer, "paused": pause})))
             }
             Op::Health => {
@@ -392,35 +415,11 @@ impl Office {
     }
 
     fn prune(&mut self) {
-        let cutoff = now_ms().saturating_sub(i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX));
+        let cutoff =
+            now_ms().saturating_sub(i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX));
         match self.spool.prune(cutoff) {
             Ok(report) => tracing::info!(?report, "spool pruned"),
             Err(e) => tracing::error!(error = %e, "spool prune failed"),
-        }
-    }
-}
-
-enum Waited {
-    Got(Incoming),
-    Nothing,
-    Closed,
-}
-
-/// Waits up to `timeout` for a request on a thread outside any runtime.
-fn wait_for(incoming: &mut mpsc::Receiver<Incoming>, timeout: Duration) -> Waited {
-    let deadline = Instant::now() + timeout;
-    // blocking_recv has no timeout; poll with a short sleep between tries while idle.
-    // A request waits at most 1 ms here; under load try_recv finds work at once.
-    loop {
-        match incoming.try_recv() {
-            Ok(i) => return Waited::Got(i),
-            Err(mpsc::error::TryRecvError::Disconnected) => return Waited::Closed,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                if Instant::now() >= deadline {
-                    return Waited::Nothing;
-                }
-                std::thread::sleep(Duration::from_micros(500));
-            }
         }
     }
 }
@@ -469,9 +468,14 @@ fn check_fit(request: &Request, pieces: &[Piece]) -> Result<(), ProtocolError> {
     let zero = |p: &Piece| {
         p.allocate.as_ref().and_then(|a| {
             let width = if a.mailer_id.starts_with('9') { 6 } else { 9 };
-            Tracking::from_fields(&a.barcode_id, &a.service_type, &a.mailer_id, &"0".repeat(width))
-                .ok()
-                .map(|t| t.as_str().to_owned())
+            Tracking::from_fields(
+                &a.barcode_id,
+                &a.service_type,
+                &a.mailer_id,
+                &"0".repeat(width),
+            )
+            .ok()
+            .map(|t| t.as_str().to_owned())
         })
     };
     let stand_ins: Vec<(u32, Option<String>)> = pieces

@@ -87,7 +87,10 @@ fn a_submitted_label_is_printed_with_an_allocated_serial() {
     let rows = log["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 2, "{log}");
     assert_eq!(rows[0]["tracking"], tracking);
-    assert_eq!(rows[0]["recipient"], "JANE ROE / 123 MAIN ST / ANYTOWN ST 98765-4321");
+    assert_eq!(
+        rows[0]["recipient"],
+        "JANE ROE / 123 MAIN ST / ANYTOWN ST 98765-4321"
+    );
 }
 
 #[test]
@@ -128,7 +131,10 @@ fn cancel_reprint_pause_and_resume() {
     }));
     assert_eq!(reply["ok"], true, "{reply}");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(files_in(&d.dir.join("zpl")).is_empty(), "printed while paused");
+    assert!(
+        files_in(&d.dir.join("zpl")).is_empty(),
+        "printed while paused"
+    );
     let printers = d.request(json!({"op": "printers"}));
     let zpl = printers["printers"]
         .as_array()
@@ -158,10 +164,16 @@ fn cancel_reprint_pause_and_resume() {
     // Reprint: the same serials (the same pieces again) or new ones.
     let same = d.request(json!({"op": "reprint", "job_id": "after", "serials": "same"}));
     assert_eq!(same["ok"], true, "{same}");
-    assert_eq!(same["serials"][0]["tracking"], next["serials"][0]["tracking"]);
+    assert_eq!(
+        same["serials"][0]["tracking"],
+        next["serials"][0]["tracking"]
+    );
     let new = d.request(json!({"op": "reprint", "job_id": "after", "serials": "new"}));
     assert_eq!(new["ok"], true, "{new}");
-    assert_ne!(new["serials"][0]["tracking"], next["serials"][0]["tracking"]);
+    assert_ne!(
+        new["serials"][0]["tracking"],
+        next["serials"][0]["tracking"]
+    );
     for r in [&same, &new] {
         d.wait_done(r["job_id"].as_str().expect("reprint id"), WAIT);
     }
@@ -490,8 +502,13 @@ fn hostile_requests_get_typed_errors_and_the_daemon_keeps_serving() {
     let mut wrong = Vec::new();
     for c in &cases {
         client.send_raw(c.body.clone()).expect("send");
-        let reply = client.recv().unwrap_or_else(|e| panic!("{}: no reply: {e}", c.name));
-        let code = reply["error"]["code"].as_str().unwrap_or("(none)").to_owned();
+        let reply = client
+            .recv()
+            .unwrap_or_else(|e| panic!("{}: no reply: {e}", c.name));
+        let code = reply["error"]["code"]
+            .as_str()
+            .unwrap_or("(none)")
+            .to_owned();
         if reply["ok"] != false || code != c.code {
             wrong.push(format!("{}: expected {}, got {reply}", c.name, c.code));
         }

@@ -219,8 +219,9 @@ impl Daemon {
             let status = client
                 .request(serde_json::json!({"op": "status", "job_id": job_id}))
                 .expect("status reply");
-            let state = status["state"].as_str().unwrap_or("");
-            if state == "done" || state == "cancelled" {
+            // `progress.done`: every label final (a cancelled job may still have a
+            // label in flight).
+            if status["progress"]["done"] == true {
                 return status;
             }
             assert!(

@@ -241,6 +241,9 @@ fn every_op_round_trips() {
         r#"{"v":1,"op":"pause","printer":"Brother_QL.820"}"#.to_owned(),
         r#"{"v":1,"op":"resume","printer":"zebra-1"}"#.to_owned(),
         r#"{"v":1,"op":"health","id":null}"#.to_owned(),
+        r#"{"v":1,"op":"log","since_ms":1700000000000,"until_ms":1800000000000,"limit":500}"#
+            .to_owned(),
+        r#"{"v":1,"op":"log"}"#.to_owned(),
     ];
     let mut names = std::collections::BTreeSet::new();
     for (i, text) in valid.iter().enumerate() {

@@ -721,8 +721,9 @@ pub(crate) fn encode_imb(data: &ImbData) -> Result<Imb, LayoutErrorKind> {
     if data.tracking.is_empty() {
         return Err(LayoutErrorKind::Value {
             found: "an imb without its serial".into(),
-            expected: "a 20-digit tracking code (the daemon fills it in when it allocates a serial)"
-                .into(),
+            expected:
+                "a 20-digit tracking code (the daemon fills it in when it allocates a serial)"
+                    .into(),
         });
     }
     crate::encode::imb::encode_str(&data.tracking, &data.routing).map_err(LayoutErrorKind::Imb)

@@ -1,25 +1,54 @@
 //! `labelctl`: the command line for labeld's operators and scripts.
 //!
-//! Today it exposes the shared encoder (`imb encode|decode|render`, `tray`,
-//! `container`) and the offline print path (`render`, `models`). Queue and printer
-//! commands arrive with the daemon.
+//! It exposes the shared encoder (`imb encode|decode|render`, `tray`, `container`),
+//! the offline print path (`render`, `preview`, `models`, `printer`, `printers
+//! --discover`), and labeld's job API (`submit`, `mail`, `status`, `cancel`,
+//! `reprint`, `pause`, `resume`, `printers`, `health`, `watch`, `log`), which it
+//! speaks over ZeroMQ like any other client (`labeld::client`).
 //!
-//! Exit codes: 0 success, 2 invalid input or usage (the message is on stderr and,
-//! for IMb input, contains USPS's `error NN`), 1 anything else (I/O). A closed
-//! stdout (`labelctl … | head`) is not an error.
+//! Exit codes (also in `labelctl --help`):
+//!
+//! - 0: success;
+//! - 1: anything else (I/O, a fault inside labeld, an unreadable reply);
+//! - 2: invalid input or usage, or labeld refused the request (the message is on
+//!   stderr with labeld's `code`, `field` and `message`; for IMb input it contains
+//!   USPS's `error NN`);
+//! - 3: labeld unreachable, timed out, busy or shutting down (`printer status`: the
+//!   printer is not ready);
+//! - 4: `--wait`: some labels failed or were cancelled.
+//!
+//! A closed stdout (`labelctl … | head`) is not an error.
 
 mod barcodes;
+mod daemon;
+mod dates;
+mod discover;
 mod imb;
+mod jobs;
+mod mail;
 mod models;
+mod preview;
 mod printer;
+mod printers;
+mod printlog;
+mod progress;
+mod records;
 mod render;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// labelctl: encode, decode and render USPS barcodes; later, drive labeld.
+/// labelctl: drive labeld (submit jobs and mailing lists, watch, manage printers)
+/// and encode, decode and render USPS barcodes.
 #[derive(Parser)]
-#[command(name = "labelctl", version, about, propagate_version = true)]
+#[command(
+    name = "labelctl",
+    version,
+    about,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +70,46 @@ enum Command {
     /// Talk to one printer: status, send.
     #[command(subcommand)]
     Printer(printer::PrinterCommand),
+    /// Submit a label job to labeld; with --wait, return when it is printed.
+    Submit(jobs::SubmitArgs),
+    /// Print a mailing list (CSV) with a template, in resumable chunks.
+    Mail(mail::MailArgs),
+    /// Show jobs and their labels' states.
+    Status(jobs::StatusArgs),
+    /// Cancel the labels of jobs that have not printed yet.
+    Cancel(jobs::CancelArgs),
+    /// Print a job again, with the same serials or new ones.
+    Reprint(jobs::ReprintArgs),
+    /// Stop a printer's queue after the label in flight.
+    Pause(daemon::PrinterArgs),
+    /// Restart a paused printer's queue.
+    Resume(daemon::PrinterArgs),
+    /// List labeld's printers and their live status; --discover lists USB printers.
+    Printers(printers::PrintersArgs),
+    /// Is labeld up and serving.
+    Health(daemon::HealthArgs),
+    /// Follow labeld's events, one line each.
+    Watch(watch::WatchArgs),
+    /// Export the print log (serial, job, printer, recipient, time).
+    Log(printlog::LogArgs),
+    /// Render a job to PNG or PDF here; serials labeld would allocate preview as zero.
+    Preview(preview::PreviewArgs),
 }
+
+/// The exit codes, shown under `labelctl --help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  anything else: I/O, a fault inside labeld, an unreadable reply
+  2  invalid input, or labeld refused the request (its code, field and message
+     are printed on stderr; with --json the reply is printed on stdout)
+  3  labeld unreachable, timed out, busy or shutting down (try again);
+     `printer status`: the printer is not ready
+  4  --wait: some labels failed or were cancelled
+
+Daemon commands find labeld at --endpoint / $LABELD_ENDPOINT (default
+tcp://127.0.0.1:7310) and its events at --events / $LABELD_EVENTS (default
+tcp://127.0.0.1:7311).";
 
 /// An error that already knows how the process should exit.
 #[derive(Debug)]
@@ -75,6 +143,18 @@ fn main() -> ExitCode {
         Command::Models(args) => models::run(args),
         Command::Render(args) => render::run(args),
         Command::Printer(cmd) => printer::run(cmd),
+        Command::Submit(args) => jobs::submit(args),
+        Command::Mail(args) => mail::run(args),
+        Command::Status(args) => jobs::status(args),
+        Command::Cancel(args) => jobs::cancel(args),
+        Command::Reprint(args) => jobs::reprint(args),
+        Command::Pause(args) => daemon::pause_resume(args, true),
+        Command::Resume(args) => daemon::pause_resume(args, false),
+        Command::Printers(args) => printers::run(args),
+        Command::Health(args) => daemon::health(args),
+        Command::Watch(args) => watch::run(args),
+        Command::Log(args) => printlog::run(args),
+        Command::Preview(args) => preview::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

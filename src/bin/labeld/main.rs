@@ -52,21 +52,15 @@ fn main() -> anyhow::Result<()> {
         return selftest::run(dir);
     }
     init_logging();
-    #[cfg(not(labeld_wip))]
-    anyhow::bail!("the daemon is being assembled in this build");
-    #[cfg(labeld_wip)]
     let options = labeld::daemon::Options {
         config: args.config,
     };
-    #[cfg(labeld_wip)]
     if args.check_config {
         return check_config(&options);
     }
-    #[cfg(labeld_wip)]
     labeld::daemon::run(&options).context("labeld cannot start")
 }
 
-#[cfg(labeld_wip)]
 fn check_config(options: &labeld::daemon::Options) -> anyhow::Result<()> {
     let config = match &options.config {
         Some(path) => labeld::config::Config::load(path)?,
@@ -84,7 +78,10 @@ fn check_config(options: &labeld::daemon::Options) -> anyhow::Result<()> {
         println!("  events     {}", r.endpoint(e));
     }
     for s in &r.serial_ranges {
-        println!("  serials    mailer id {} {}..={}", s.mailer_id, s.first, s.last);
+        println!(
+            "  serials    mailer id {} {}..={}",
+            s.mailer_id, s.first, s.last
+        );
     }
     for p in &r.printers {
         println!(
@@ -93,7 +90,11 @@ fn check_config(options: &labeld::daemon::Options) -> anyhow::Result<()> {
             p.profile.model,
             p.profile.resolution.x,
             p.uri,
-            if p.confirm { ", confirms each label" } else { "" }
+            if p.confirm {
+                ", confirms each label"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
