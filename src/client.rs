@@ -211,6 +211,12 @@ impl Client {
             if reply.get("id") == Some(&id) {
                 return Ok(reply);
             }
+            // Errors found before the id could be read (`request_too_large`,
+            // `malformed_json`, `busy` for a large body) carry no id; with one request
+            // in flight, such an error is the answer to it.
+            if reply.get("id").is_none() && reply.get("ok") == Some(&Value::Bool(false)) {
+                return Ok(reply);
+            }
         }
     }
 

@@ -133,7 +133,7 @@ fn default_reply_timeout() -> u64 {
     50
 }
 fn default_max_pending() -> usize {
-    4096
+    1024
 }
 fn default_retention() -> u32 {
     400

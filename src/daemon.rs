@@ -212,7 +212,12 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
 
     let printers: PrinterTable = Arc::new(RwLock::new(printer_table(&resolved)));
     let stopping = Arc::new(AtomicBool::new(false));
-    let (incoming_tx, incoming_rx) = mpsc::channel::<Incoming>(resolved.max_pending);
+    let in_round = Arc::new(AtomicBool::new(false));
+    // Requests from the server go to the office (everything that writes) or to the
+    // reader (status, health, printers, log), each a thread with its own connection.
+    let (server_tx, mut server_rx) = mpsc::channel::<Incoming>(resolved.max_pending);
+    let (office_tx, office_rx) = mpsc::channel::<Incoming>(resolved.max_pending);
+    let (reader_tx, reader_rx) = mpsc::channel::<Incoming>(resolved.max_pending);
     let office = Office {
         spool,
         spool_path: resolved.spool.clone(),
@@ -220,15 +225,45 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
         scheduler: Arc::clone(&scheduler),
         events: events.clone(),
         stopping: Arc::clone(&stopping),
+        in_round: Arc::clone(&in_round),
         retention: resolved.log_retention,
+        prunes: true,
+    };
+    let reader = Office {
+        spool: Spool::open_with(&resolved.spool, &spool_options)?,
+        spool_path: resolved.spool.clone(),
+        printers: Arc::clone(&printers),
+        scheduler: Arc::clone(&scheduler),
+        events: events.clone(),
+        stopping: Arc::clone(&stopping),
+        in_round: Arc::new(AtomicBool::new(false)),
+        retention: resolved.log_retention,
+        prunes: false,
     };
     let office_thread = std::thread::Builder::new()
         .name("labeld-office".into())
-        .spawn(move || office.run(incoming_rx))
+        .spawn(move || office.run(office_rx))
         .map_err(DaemonError::Runtime)?;
+    let reader_thread = std::thread::Builder::new()
+        .name("labeld-reader".into())
+        .spawn(move || reader.run(reader_rx))
+        .map_err(DaemonError::Runtime)?;
+    let watchdog_probe = office_tx.clone();
+    runtime.spawn(async move {
+        while let Some(incoming) = server_rx.recv().await {
+            let to = if crate::service::reads_only(&incoming.request.op) {
+                &reader_tx
+            } else {
+                &office_tx
+            };
+            if to.send(incoming).await.is_err() {
+                break;
+            }
+        }
+    });
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let serve = runtime.spawn(server.serve(incoming_tx.clone(), event_rx, stop_rx));
+    let serve = runtime.spawn(server.serve(server_tx, event_rx, stop_rx));
 
     tracing::info!(
         requests = ?endpoints["requests"],
@@ -251,17 +286,24 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
         &resolved,
         &printers,
         &scheduler,
-        incoming_tx,
+        watchdog_probe,
     ));
 
     // Stop: refuse submits, let printers finish the label in flight, close sockets.
-    stopping.store(true, Ordering::Relaxed);
+    stopping.store(true, Ordering::SeqCst);
     notify(&[
         sd_notify::NotifyState::Stopping,
         sd_notify::NotifyState::Status("stopping: finishing labels in flight"),
     ]);
     tracing::info!("stopping: finishing the labels being sent");
     scheduler.shutdown(STOP_GRACE);
+    // A round the office started before `stopping` was set may still commit: let it
+    // finish so its replies go out before the sockets close. Rounds started after it
+    // only refuse, so this ends quickly.
+    let deadline = std::time::Instant::now() + STOP_GRACE;
+    while in_round.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let _ = stop_tx.send(true);
     match runtime.block_on(serve) {
         Ok(Ok(())) => {}
@@ -270,6 +312,9 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
     }
     if office_thread.join().is_err() {
         tracing::error!("office thread panicked");
+    }
+    if reader_thread.join().is_err() {
+        tracing::error!("reader thread panicked");
     }
     let _ = std::fs::remove_file(&endpoints_file);
     runtime.shutdown_timeout(Duration::from_secs(2));

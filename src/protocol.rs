@@ -28,7 +28,7 @@
 //! | `submit` | `printer`, `job` (a label job as in `docs/labels.md`), `job_id`?, `priority`? |
 //! | `submit_batch` | `printer`, `template` (a label job without the per-piece fields), `records` (objects merged over the template, key by key), `job_id`?, `priority`? |
 //! | `status`, `cancel` | `job_id` |
-//! | `reprint` | `job_id`, `serials`: `"same"` or `"new"` |
+//! | `reprint` | `job_id`, `serials`: `"same"` or `"new"`, `new_job_id`? |
 //! | `printers`, `health` | none |
 //! | `pause`, `resume` | `printer` |
 //!
@@ -378,6 +378,20 @@ impl ProtocolError {
                 ProtocolError::new(ErrorCode::Conflict, Some("imb.tracking"), msg)
             }
             SpoolError::BadPriority { .. } => ProtocolError::bad_field("priority", msg),
+            // Another writer held the spool past the busy timeout: nothing was
+            // written, and the same request later will do.
+            SpoolError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                ProtocolError::new(
+                    ErrorCode::Busy,
+                    None,
+                    "labeld is busy: the spool was locked longer than its busy timeout (retry after a short wait)",
+                )
+            }
             SpoolError::BadJobId { .. } => ProtocolError::bad_field("job_id", msg),
             SpoolError::NoLabels => ProtocolError::new(ErrorCode::BadField, None, msg),
             SpoolError::Imb { index, source } => {
@@ -604,6 +618,10 @@ pub struct Reprint {
     pub job_id: String,
     /// Same or new serials.
     pub serials: Serials,
+    /// The reprint's own job id: the same reprint sent again returns the first
+    /// answer and prints nothing twice. Default: `<job_id>.r<N>`, a new job each time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_job_id: Option<String>,
 }
 
 /// `pause` and `resume`.
@@ -817,10 +835,22 @@ fn parse_op(op: &str, map: Map<String, Value>, limits: &Limits) -> Result<Op, Pr
             }
         }
         "reprint" => {
-            let mut f = Fields::new(op, map, &["job_id", "serials"])?;
+            let mut f = Fields::new(op, map, &["job_id", "serials", "new_job_id"])?;
             let job_id = job_id(f.req("job_id")?)?;
             let serials = f.req("serials")?;
-            Op::Reprint(Reprint { job_id, serials })
+            let new_job_id = f
+                .opt("new_job_id")?
+                .map(|id: String| {
+                    check_id(&id).map(|()| id).map_err(|m| {
+                        ProtocolError::bad_field("new_job_id", format!("new_job_id {m}"))
+                    })
+                })
+                .transpose()?;
+            Op::Reprint(Reprint {
+                job_id,
+                serials,
+                new_job_id,
+            })
         }
         "pause" | "resume" => {
             let mut f = Fields::new(op, map, &["printer"])?;

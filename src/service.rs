@@ -58,8 +58,21 @@ pub struct Office {
     pub events: Events,
     /// Set when the daemon is stopping: submits are refused.
     pub stopping: Arc<AtomicBool>,
+    /// True while the office works on a round: the daemon waits for it to clear
+    /// before it closes the sockets, so every reply of a committed round goes out.
+    pub in_round: Arc<AtomicBool>,
     /// Print log and finished jobs older than this are deleted.
     pub retention: Duration,
+    /// This office prunes the spool (the writing one does; the reader does not).
+    pub prunes: bool,
+}
+
+/// Operations that only read: the daemon answers them from a second office with its
+/// own spool connection, so a large batch being checked and committed never holds up
+/// `status`, `health`, `printers` or `log`. (They see committed state only: a `status`
+/// sent before its `submit`'s reply arrived may answer `not_found`.)
+pub fn reads_only(op: &Op) -> bool {
+    matches!(op, Op::Status(_) | Op::Log(_) | Op::Health | Op::Printers)
 }
 
 impl std::fmt::Debug for Office {
@@ -102,7 +115,7 @@ impl Office {
             }
         };
         loop {
-            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            if self.prunes && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 self.prune();
                 last_prune = Some(Instant::now());
             }
@@ -121,8 +134,10 @@ impl Office {
                     }
                 }
             };
+            // Set before any `stopping` check of the round (see `Office::in_round`).
+            self.in_round.store(true, Ordering::SeqCst);
+            let mut labels = label_estimate(&first.request);
             let mut round = vec![first];
-            let mut labels = 0usize;
             while round.len() < MAX_ROUND_REQUESTS && labels < MAX_ROUND_LABELS {
                 match incoming.try_recv() {
                     Ok(next) => {
@@ -133,6 +148,7 @@ impl Office {
                 }
             }
             self.round(round, started);
+            self.in_round.store(false, Ordering::SeqCst);
         }
         tracing::info!("office stopped");
     }
@@ -143,7 +159,7 @@ impl Office {
         for incoming in round {
             match &incoming.request.op {
                 Op::Submit(_) | Op::SubmitBatch(_) => {
-                    if self.stopping.load(Ordering::Relaxed) {
+                    if self.stopping.load(Ordering::SeqCst) {
                         let id = incoming.request.id.clone();
                         answer(
                             incoming,
@@ -151,7 +167,8 @@ impl Office {
                         );
                         continue;
                     }
-                    match self.prepare(&incoming.request) {
+                    let prepared = catch_panic(|| self.prepare(&incoming.request));
+                    match prepared {
                         Ok(job) => submits.push(Prepared {
                             reply_to: incoming,
                             job,
@@ -166,11 +183,24 @@ impl Office {
             }
         }
         if !submits.is_empty() {
-            self.commit(submits);
+            // SIGTERM may have come while the round was being prepared: commit
+            // nothing the daemon might not be able to answer.
+            if self.stopping.load(Ordering::SeqCst) {
+                for p in submits {
+                    let id = p.reply_to.request.id.clone();
+                    answer(
+                        p.reply_to,
+                        Reply::error(&ProtocolError::shutting_down().with_id(id)),
+                    );
+                }
+            } else {
+                self.commit(submits);
+            }
         }
         for incoming in others {
             let id = incoming.request.id.clone();
-            let reply = match self.operate(&incoming.request.op, started) {
+            let op = &incoming.request.op;
+            let reply = match catch_panic(|| self.operate(op, started)) {
                 Ok(data) => Reply::data(id, data),
                 Err(e) => Reply::error(&e.with_id(id)),
             };
@@ -325,7 +355,7 @@ impl Office {
             Op::Reprint(r) => {
                 let accepted = self
                     .spool
-                    .reprint(&r.job_id, r.serials, None, now)
+                    .reprint(&r.job_id, r.serials, r.new_job_id.clone(), now)
                     .map_err(|e| self.spool_error(&e))?;
                 let printer = self
                     .spool
@@ -422,6 +452,24 @@ impl Office {
             Err(e) => tracing::error!(error = %e, "spool prune failed"),
         }
     }
+}
+
+/// Runs `f`; a panic (a labeld bug on some input) becomes an `internal` error for
+/// that request instead of ending the office.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T, ProtocolError>) -> Result<T, ProtocolError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(panic = %what, "office: a request made labeld panic; answered internal");
+        Err(ProtocolError::new(
+            ErrorCode::Internal,
+            None,
+            "internal error in labeld (the daemon log has the details)",
+        ))
+    })
 }
 
 /// Sends a reply; a client that went away is not an error.

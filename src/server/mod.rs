@@ -488,6 +488,7 @@ impl Server {
             incoming,
             queue,
             pending: Arc::new(Semaphore::new(config.max_pending)),
+            pending_kib: Arc::new(Semaphore::new(pending_budget_kib(&config.limits))),
             stopping: AtomicBool::new(false),
             counters: counters.clone(),
         });
@@ -644,9 +645,21 @@ struct Shared {
     queue: mpsc::Sender<Outgoing>,
     /// One permit per request being parsed or with the handler.
     pending: Arc<Semaphore>,
+    /// One permit per KiB of request bodies being parsed or with the handler: the
+    /// request count alone does not bound memory (a parsed batch takes several times
+    /// its JSON), so bodies together stay under [`pending_budget_kib`].
+    pending_kib: Arc<Semaphore>,
     /// Shutdown has begun.
     stopping: AtomicBool,
     counters: Arc<Counters>,
+}
+
+/// What a request holds while it is parsed or with the handler.
+type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+
+/// The request-body budget in KiB: 16 MiB, or two of the largest requests allowed.
+fn pending_budget_kib(limits: &Limits) -> usize {
+    (16 << 10).max(limits.max_request_bytes.div_ceil(1024).saturating_mul(2))
 }
 
 /// Queues one reply; waits while the queue is full (it drains at least one reply per
@@ -684,7 +697,14 @@ async fn handle(shared: &Arc<Shared>, message: ZmqMessage) {
     let Some(body) = frames.pop_front() else {
         return;
     };
-    let Ok(permit) = shared.pending.clone().try_acquire_owned() else {
+    let kib = u32::try_from(body.len().div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let permits = shared
+        .pending
+        .clone()
+        .try_acquire_owned()
+        .ok()
+        .zip(shared.pending_kib.clone().try_acquire_many_owned(kib).ok());
+    let Some(permit) = permits else {
         bump(&shared.counters.busy);
         let e = ProtocolError::busy().with_id(peek_id(&body));
         queue_reply(&shared.queue, route, &Reply::error(&e)).await;
@@ -717,7 +737,7 @@ async fn dispatch(
     shared: &Arc<Shared>,
     route: Route,
     parsed: Result<Request, ProtocolError>,
-    permit: OwnedSemaphorePermit,
+    permit: Permits,
 ) {
     let request = match parsed {
         Ok(request) => request,
