@@ -563,3 +563,38 @@ fn a_peer_announcing_a_huge_frame_is_cut_off_and_others_are_served() {
     let health = d.request(json!({"op": "health"}));
     assert_eq!(health["ok"], true, "{health}\n{}", d.log());
 }
+
+#[test]
+fn sigterm_during_a_big_submit_answers_it_and_keeps_its_word() {
+    let mut d = Daemon::start("");
+    d.request(json!({"op": "pause", "printer": "zpl-file"}));
+    let records: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"to": [format!("R{i}"), "1 MAIN ST"],
+                        "imb": {"mailer_id": "123456", "service_type": "270", "routing": ""}})
+        })
+        .collect();
+    let mut client = d.client();
+    let Value::Object(batch) = json!({
+        "op": "submit_batch", "printer": "zpl-file", "job_id": "big",
+        "template": {"template": "address", "size": "4x6"}, "records": records
+    }) else {
+        unreachable!()
+    };
+    client.send(batch).expect("send");
+    std::thread::sleep(Duration::from_millis(100));
+    d.signal(libc::SIGTERM);
+    // Whatever the timing, the request is answered...
+    let reply = client.recv().expect("a reply before the sockets close");
+    let status = d.stop().expect("exit status");
+    assert!(status.success(), "{status}\n{}", d.log());
+    d.restart();
+    // ...and the answer is the truth: accepted means in the spool, refused means not.
+    let after = d.request(json!({"op": "status", "job_id": "big"}));
+    if reply["ok"] == true {
+        assert_eq!(after["progress"]["total"], 10_000, "{after}");
+    } else {
+        assert_eq!(reply["error"]["code"], "shutting_down", "{reply}");
+        assert_eq!(after["error"]["code"], "not_found", "{after}");
+    }
+}
