@@ -268,7 +268,7 @@ pub struct Scheduler {
     /// Workers in configuration order.
     workers: Mutex<Vec<WorkerHandle>>,
     /// Threads of removed or replaced workers, still finishing their unit.
-    retired: Mutex<Vec<JoinHandle<()>>>,
+    retired: Mutex<Vec<(String, JoinHandle<()>)>>,
     /// [`Scheduler::shutdown`] was called.
     closed: AtomicBool,
 }
@@ -531,7 +531,13 @@ impl Scheduler {
                             w.shared.stop();
                             (w.thread.take(), Some(w))
                         }
-                        None => (None, None),
+                        // A printer removed by an earlier reload and added back: its old
+                        // worker may still be finishing a unit; the new one waits for it.
+                        None => {
+                            let mut retired = lock(&self.retired);
+                            let found = retired.iter().position(|(n, _)| *n == name);
+                            (found.map(|i| retired.remove(i).1), None)
+                        }
                     };
                     match self.spawn(setup, paused.get(&name), predecessor) {
                         Ok(handle) => {
@@ -555,9 +561,9 @@ impl Scheduler {
         for mut w in old {
             w.shared.stop();
             report.stopped.push(w.setup.name.clone());
-            retired.extend(w.thread.take());
+            retired.extend(w.thread.take().map(|t| (w.setup.name.clone(), t)));
         }
-        retired.retain(|t| !t.is_finished());
+        retired.retain(|(_, t)| !t.is_finished());
         *workers = next;
         drop(workers);
         tracing::info!(
@@ -600,7 +606,7 @@ impl Scheduler {
         threads.extend(
             std::mem::take(&mut *lock(&self.retired))
                 .into_iter()
-                .map(|t| ("(retired)".to_owned(), t)),
+                .map(|(name, t)| (format!("{name} (retired)"), t)),
         );
         let mut all = true;
         for (name, thread) in threads {
