@@ -598,3 +598,55 @@ fn sigterm_during_a_big_submit_answers_it_and_keeps_its_word() {
         assert_eq!(after["error"]["code"], "not_found", "{after}");
     }
 }
+
+#[test]
+fn labels_reach_a_tcp_and_a_serial_printer_and_a_paper_out_holds_the_queue() {
+    use crate::emulator::{Fault, ZplPrinter};
+    let tcp = ZplPrinter::tcp();
+    let pty = ZplPrinter::serial();
+    let extra = format!(
+        "[[printer]]\nname = \"dock-tcp\"\nmodel = \"zebra-gk420d\"\nuri = \"{}\"\n\
+         [[printer]]\nname = \"dock-serial\"\nmodel = \"zpl-203\"\nuri = \"{}\"\n",
+        tcp.uri(),
+        pty.uri()
+    );
+    let d = Daemon::start(&extra);
+    let mut events = labeld::client::Subscriber::connect(&d.events, &["printer.dock-tcp"], WAIT)
+        .expect("subscribe");
+    for (printer, id) in [("dock-tcp", "to-tcp"), ("dock-serial", "to-serial")] {
+        let r = d.request(json!({
+            "op": "submit", "printer": printer, "job_id": id, "job": address_job("WIRE")
+        }));
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let tcp_done = d.wait_done("to-tcp", WAIT);
+    assert_eq!(tcp_done["progress"]["printed"], 1, "{tcp_done}");
+    d.wait_done("to-serial", WAIT);
+    assert_eq!(tcp.printed().len(), 1);
+    assert_eq!(pty.printed().len(), 1);
+
+    // Paper out: the next label is held, the printer's state is published, and it
+    // prints once the paper is back.
+    tcp.set_fault(Some(Fault::PaperOut));
+    let r = d.request(json!({
+        "op": "submit", "printer": "dock-tcp", "job_id": "held", "job": address_job("HELD")
+    }));
+    assert_eq!(r["ok"], true, "{r}");
+    let mut saw_paper_out = false;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !saw_paper_out && std::time::Instant::now() < deadline {
+        if let Ok(Some(e)) = events.next(Duration::from_millis(200)) {
+            saw_paper_out = e.event["state"] == "paper_out";
+        }
+    }
+    assert!(saw_paper_out, "no paper_out event\n{}", d.log());
+    let s = d.request(json!({"op": "status", "job_id": "held"}));
+    assert_ne!(
+        s["progress"]["printed"], 1,
+        "printed while out of paper: {s}"
+    );
+    tcp.set_fault(None);
+    let s = d.wait_done("held", WAIT);
+    assert_eq!(s["progress"]["printed"], 1, "{s}");
+    assert_eq!(tcp.printed().len(), 2, "printed exactly once");
+}
