@@ -10,7 +10,7 @@
 # Builds the bench binary (bench profile = release; cargo builds labeld and labelctl
 # with it), prints the machine and `uptime` before every step, then runs
 # bench/daemon/main.rs's scenarios and bench/daemon/cli_vs_lp.sh (needs the `cups`
-# package). Takes about 20 minutes. Other load on the machine changes every number
+# package). Takes about 12 minutes. Other load on the machine changes every number
 # here: read the load lines in the log.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
