@@ -73,6 +73,9 @@ pub struct Config {
     /// The printers.
     #[serde(default, rename = "printer")]
     pub printers: Vec<PrinterConfig>,
+    /// Informed Visibility tracking (`[tracking]`); off unless enabled.
+    #[serde(default)]
+    pub tracking: crate::tracking::settings::TrackingSettings,
 }
 
 /// `[daemon]`.
@@ -374,6 +377,7 @@ impl Config {
             low_water_percent: d.low_water_percent,
             serial_ranges: self.serial_ranges.clone(),
             printers,
+            tracking: self.tracking.clone(),
         })
     }
 }
@@ -524,6 +528,8 @@ pub struct Resolved {
     pub serial_ranges: Vec<SerialRangeConfig>,
     /// Printers in file order.
     pub printers: Vec<PrinterSetup>,
+    /// `[tracking]`, as written (checked by the tracking module when it starts).
+    pub tracking: crate::tracking::settings::TrackingSettings,
 }
 
 impl Resolved {

@@ -16,6 +16,8 @@
 //!   and the daemon's workers run).
 //! - [`spool`]: the durable SQLite store: jobs, label states, IMb serial allocation and
 //!   the print log, so a crash loses nothing and no serial is used twice.
+//! - [`tracking`]: Informed Visibility: USPS scans of the pieces printed, pulled from
+//!   IV-MTR and received from its data feeds, matched to the print log.
 //! - [`protocol`]: the job API's wire format: checks, parsing, replies, one map to wire error codes.
 //!
 //! The daemon's parts: `config`, `spool`, `pieces`, `scheduler`, `server`, `service`
@@ -38,4 +40,5 @@ pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod spool;
+pub mod tracking;
 pub mod verify;

@@ -1,0 +1,157 @@
+//! The `[tracking]` section of labeld's configuration: where IV-MTR is, whose
+//! credentials, how often to poll, and the opt-in push receiver.
+//!
+//! Everything USPS has not pinned down in a source labeld could read (token lifetime,
+//! rate limits, event-code meanings) is a setting here with a documented default, so
+//! it can be corrected without a code change (`docs/tracking.md`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::stages::{default_rules, StageRule};
+
+/// IV-MTR production hosts (five independent clients agree; see the facts file §2.1).
+pub const PRODUCTION_OAUTH_URL: &str = "https://services.usps.com/oauth";
+/// IV-MTR production API base.
+pub const PRODUCTION_API_URL: &str = "https://iv.usps.com/ivws_api/informedvisapi";
+/// USPS's customer acceptance test (CAT) hosts.
+pub const CAT_OAUTH_URL: &str = "https://cat-services.usps.com/oauth";
+/// USPS CAT API base.
+pub const CAT_API_URL: &str = "https://qiv.usps.com/ivws_api/informedvisapi";
+/// The client id that identifies the IV API (the same for every mailer).
+pub const IV_CLIENT_ID: &str = "687b8a36-db61-42f7-83f7-11c79bf7785e";
+/// The OAuth scope IV-MTR asks for.
+pub const IV_SCOPE: &str = "user.info.ereg,iv1.apis";
+
+/// `[tracking]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingSettings {
+    /// Poll IV-MTR in the background for printed pieces. Off by default: it needs
+    /// Business Customer Gateway credentials with the IV-MTR service.
+    pub enabled: bool,
+    /// OAuth base URL (`.../authenticate` and `.../token` are appended).
+    pub oauth_url: String,
+    /// API base URL (`/api/mt/get/piece/...` is appended).
+    pub api_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth scope.
+    pub scope: String,
+    /// A TOML file with `username` and `password`, readable only by labeld's user.
+    /// Without it, `LABELD_IV_USERNAME` and `LABELD_IV_PASSWORD` are read.
+    pub credentials_file: Option<PathBuf>,
+    /// Token lifetime assumed when the token answer has no `expires_in`, seconds.
+    pub token_lifetime_secs: u64,
+    /// Timeout of one HTTP request, seconds.
+    pub request_timeout_secs: u64,
+    /// Tries per request on 429, 5xx and maintenance pages (1 = no retry).
+    pub tries: u32,
+    /// Longest back-off between tries, seconds (a longer `Retry-After` is obeyed up to
+    /// this too).
+    pub max_backoff_secs: u64,
+    /// Pieces printed longer ago than this are no longer polled.
+    pub window_days: u32,
+    /// A piece not yet processed for delivery with no scan (or print) for this long
+    /// is stalled.
+    pub stall_days: u32,
+    /// At most this many IV-MTR requests an hour, spread evenly.
+    pub requests_per_hour: u32,
+    /// Poll cadence by age since printing, first match wins.
+    pub poll: Vec<PollStep>,
+    /// What scans mean (first match wins).
+    #[serde(rename = "stage")]
+    pub stages: Vec<StageRule>,
+    /// The push receiver; `None` = off.
+    pub push: Option<PushSettings>,
+}
+
+/// Poll pieces younger than `until_hours` (since printing) every `every_minutes`.
+/// The last step may leave `until_hours` out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollStep {
+    /// Age limit of this step, hours; `None` = any age.
+    #[serde(default)]
+    pub until_hours: Option<u32>,
+    /// Interval between polls of one piece, minutes.
+    pub every_minutes: u32,
+}
+
+/// `[tracking.push]`: the HTTP(S) endpoint IV-MTR data feeds are pushed to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushSettings {
+    /// Address to listen on, e.g. `"0.0.0.0:8443"`.
+    pub listen: String,
+    /// The path USPS posts to (the subscription's target path).
+    pub path: String,
+    /// PEM certificate chain; with `tls_key`, the receiver speaks HTTPS (rustls).
+    /// Without both it speaks plain HTTP, for use behind a TLS reverse proxy only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// A TOML file with `username` and `password` USPS sends (HTTP Basic), readable
+    /// only by labeld's user. Without it, `LABELD_IV_PUSH_USERNAME` and
+    /// `LABELD_IV_PUSH_PASSWORD` are read.
+    pub credentials_file: Option<PathBuf>,
+    /// Largest body accepted (after decompression too), bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            listen: "127.0.0.1:8443".to_owned(),
+            path: "/iv/feed".to_owned(),
+            tls_cert: None,
+            tls_key: None,
+            credentials_file: None,
+            max_body_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        TrackingSettings {
+            enabled: false,
+            oauth_url: PRODUCTION_OAUTH_URL.to_owned(),
+            api_url: PRODUCTION_API_URL.to_owned(),
+            client_id: IV_CLIENT_ID.to_owned(),
+            scope: IV_SCOPE.to_owned(),
+            credentials_file: None,
+            token_lifetime_secs: 900,
+            request_timeout_secs: 30,
+            tries: 4,
+            max_backoff_secs: 300,
+            window_days: 30,
+            stall_days: 5,
+            requests_per_hour: 1200,
+            poll: default_poll(),
+            stages: default_rules(),
+            push: None,
+        }
+    }
+}
+
+/// The default cadence: pieces are rarely scanned in their first hours (they have to
+/// reach a post office), so every 2 hours for 2 days, every 6 hours for a week, then
+/// twice a day.
+pub fn default_poll() -> Vec<PollStep> {
+    vec![
+        PollStep {
+            until_hours: Some(48),
+            every_minutes: 120,
+        },
+        PollStep {
+            until_hours: Some(168),
+            every_minutes: 360,
+        },
+        PollStep {
+            until_hours: None,
+            every_minutes: 720,
+        },
+    ]
+}
