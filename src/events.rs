@@ -3,7 +3,7 @@
 //!
 //! Every event has a topic, so a subscriber filters by prefix: `job.<id>` for a job
 //! and its labels, `printer.<name>` for a printer, `serials.<mailer id>` for serial
-//! ranges. The payload is a JSON object with `"v"`, `"event"` (the kind) and the
+//! ranges, `tracking.<serial>` for a printed piece's USPS scans. The payload is a JSON object with `"v"`, `"event"` (the kind) and the
 //! event's fields; `docs/protocol.md` lists them. Publishing never blocks the caller:
 //! [`Events::publish`] drops the event (and counts it) when the PUB side is behind,
 //! the same rule ZeroMQ's PUB applies to a slow subscriber.
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::protocol::VERSION;
+use crate::tracking::store::{PieceState, StateChange};
 
 /// A printer's condition as events and `printers` report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -162,10 +163,39 @@ pub enum Event {
         /// The warning threshold.
         threshold: u64,
     },
+    /// A printed piece's tracking state changed (a USPS scan arrived, or it stalled).
+    Tracking {
+        /// Its serial (the topic's key).
+        serial: u64,
+        /// Its Mailer ID.
+        mailer_id: String,
+        /// Its 20-digit tracking code.
+        tracking: String,
+        /// The job that printed it, when the print log still has it.
+        job_id: Option<String>,
+        /// The state before.
+        from: PieceState,
+        /// The state now.
+        to: PieceState,
+    },
+}
+
+impl From<&StateChange> for Event {
+    fn from(change: &StateChange) -> Event {
+        Event::Tracking {
+            serial: change.serial,
+            mailer_id: change.mailer_id.clone(),
+            tracking: change.tracking.clone(),
+            job_id: change.job_id.clone(),
+            from: change.from,
+            to: change.to,
+        }
+    }
 }
 
 impl Event {
-    /// The topic: `job.<id>`, `printer.<name>` or `serials.<mailer id>`.
+    /// The topic: `job.<id>`, `printer.<name>`, `serials.<mailer id>` or
+    /// `tracking.<serial>`.
     pub fn topic(&self) -> String {
         match self {
             Event::Accepted { job_id, .. }
@@ -179,6 +209,7 @@ impl Event {
             | Event::Progress { job_id, .. } => format!("job.{job_id}"),
             Event::Printer { printer, .. } => format!("printer.{printer}"),
             Event::SerialsLow { mailer_id, .. } => format!("serials.{mailer_id}"),
+            Event::Tracking { serial, .. } => format!("tracking.{serial}"),
         }
     }
 
@@ -225,6 +256,20 @@ impl Event {
             Event::Rendering { .. } | Event::Progress { .. } => {
                 tracing::debug!(topic = %self.topic(), event = ?self)
             }
+            Event::Tracking {
+                serial,
+                mailer_id,
+                to,
+                from,
+                ..
+            } => match to {
+                PieceState::Stalled => tracing::warn!(
+                    %mailer_id, serial, from = from.as_str(), "piece stalled: no USPS scan"
+                ),
+                _ => tracing::info!(
+                    %mailer_id, serial, from = from.as_str(), to = to.as_str(), "piece tracking"
+                ),
+            },
             Event::Accepted {
                 job_id,
                 printer,
