@@ -359,6 +359,11 @@ impl Config {
             );
         }
 
+        self.tracking
+            .check()
+            .map_err(|(key, message)| invalid(key, message))?;
+        let mut tracking = self.tracking.clone();
+        tracking.resolve_paths(&state_dir);
         Ok(Resolved {
             spool: state_dir.join(&d.spool),
             state_dir,
@@ -377,7 +382,7 @@ impl Config {
             low_water_percent: d.low_water_percent,
             serial_ranges: self.serial_ranges.clone(),
             printers,
-            tracking: self.tracking.clone(),
+            tracking,
         })
     }
 }

@@ -155,3 +155,148 @@ pub fn default_poll() -> Vec<PollStep> {
         },
     ]
 }
+
+impl TrackingSettings {
+    /// Checks values that parse but cannot be used; the error names the key (under
+    /// `tracking.`) and says what to write instead.
+    ///
+    /// # Errors
+    ///
+    /// `(key, message)`.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, message: String| Err((format!("tracking.{key}"), message));
+        for (key, url) in [("oauth_url", &self.oauth_url), ("api_url", &self.api_url)] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return bad(key, format!("{url:?} is not an http(s) URL"));
+            }
+            if url.ends_with('/') {
+                return bad(key, format!("{url:?}: leave out the trailing '/'"));
+            }
+        }
+        if self.requests_per_hour == 0 {
+            return bad("requests_per_hour", "must be at least 1".into());
+        }
+        if self.tries == 0 {
+            return bad("tries", "must be at least 1 (1 = no retry)".into());
+        }
+        if self.window_days == 0 || self.stall_days == 0 {
+            return bad("window_days", "window_days and stall_days must be at least 1".into());
+        }
+        if self.poll.is_empty() {
+            return bad("poll", "give at least one step, e.g. { every_minutes = 360 }".into());
+        }
+        let mut last_until = 0;
+        for (i, step) in self.poll.iter().enumerate() {
+            if step.every_minutes == 0 {
+                return bad(&format!("poll[{i}].every_minutes"), "must be at least 1".into());
+            }
+            match step.until_hours {
+                Some(h) if h <= last_until && i > 0 => {
+                    return bad(
+                        &format!("poll[{i}].until_hours"),
+                        "steps must have growing until_hours".into(),
+                    )
+                }
+                Some(h) => last_until = h,
+                None if i + 1 != self.poll.len() => {
+                    return bad(
+                        &format!("poll[{i}].until_hours"),
+                        "only the last step may leave until_hours out".into(),
+                    )
+                }
+                None => {}
+            }
+        }
+        for (i, rule) in self.stages.iter().enumerate() {
+            if rule.phase.is_none() && rule.event_codes.is_empty() {
+                return bad(
+                    &format!("stage[{i}]"),
+                    "a rule needs a phase prefix or event_codes".into(),
+                );
+            }
+        }
+        if let Some(push) = &self.push {
+            if push.listen.parse::<std::net::SocketAddr>().is_err() {
+                return bad(
+                    "push.listen",
+                    format!("{:?} is not an address:port like 0.0.0.0:8443", push.listen),
+                );
+            }
+            if !push.path.starts_with('/') {
+                return bad("push.path", "must start with '/'".into());
+            }
+            if push.tls_cert.is_some() != push.tls_key.is_some() {
+                return bad(
+                    "push.tls_cert",
+                    "give both tls_cert and tls_key (HTTPS), or neither (plain HTTP behind a proxy)"
+                        .into(),
+                );
+            }
+            if push.max_body_bytes == 0 {
+                return bad("push.max_body_bytes", "must be at least 1".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Relative file paths taken from `base` (the state directory).
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p {
+                *path = base.join(&*path);
+            }
+        };
+        fix(&mut self.credentials_file);
+        if let Some(push) = &mut self.push {
+            fix(&mut push.tls_cert);
+            fix(&mut push.tls_key);
+            fix(&mut push.credentials_file);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_and_bad_values_name_their_key() {
+        assert_eq!(TrackingSettings::default().check(), Ok(()));
+        let mut s = TrackingSettings {
+            api_url: "ftp://x".into(),
+            ..TrackingSettings::default()
+        };
+        assert_eq!(s.check().unwrap_err().0, "tracking.api_url");
+        s.api_url = PRODUCTION_API_URL.into();
+        s.poll = vec![
+            PollStep {
+                until_hours: None,
+                every_minutes: 60,
+            },
+            PollStep {
+                until_hours: Some(10),
+                every_minutes: 60,
+            },
+        ];
+        assert_eq!(s.check().unwrap_err().0, "tracking.poll[0].until_hours");
+        s.poll = default_poll();
+        s.push = Some(PushSettings {
+            tls_cert: Some("cert.pem".into()),
+            ..PushSettings::default()
+        });
+        assert_eq!(s.check().unwrap_err().0, "tracking.push.tls_cert");
+    }
+
+    #[test]
+    fn parses_from_toml_with_defaults() {
+        let s: TrackingSettings = toml::from_str(
+            "enabled = true\nwindow_days = 10\n[push]\nlisten = \"127.0.0.1:0\"\n[[stage]]\nphase = \"Phase 9\"\nstage = \"delivered\"\n",
+        )
+        .unwrap();
+        assert!(s.enabled);
+        assert_eq!(s.window_days, 10);
+        assert_eq!(s.stages.len(), 1);
+        assert_eq!(s.push.unwrap().path, "/iv/feed");
+        assert_eq!(s.api_url, PRODUCTION_API_URL);
+    }
+}
