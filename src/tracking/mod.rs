@@ -18,6 +18,8 @@
 //!   joined to the print log on the tracking code.
 //! - [`feed`]: IV-MTR data-feed files and push bodies (JSON, gzip or zip) → scans,
 //!   checked whole before anything is stored.
+//! - [`feed_event`]: a scan back into the feed's camelCase event object (how
+//!   `labelctl tracking import` sends a checked file to labeld).
 //! - [`credentials`]: Business Customer Gateway credentials from a private file or the
 //!   environment, never printed.
 //! - [`ivmtr`]: the IV-MTR pull client: login, refresh, one retry after a 401, back-off
@@ -31,6 +33,7 @@
 pub mod credentials;
 pub mod desk;
 pub mod feed;
+pub mod feed_event;
 pub mod ivmtr;
 pub mod poller;
 pub mod receiver;
