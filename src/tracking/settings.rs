@@ -76,7 +76,18 @@ pub struct PollStep {
     #[serde(default)]
     pub until_hours: Option<u32>,
     /// Interval between polls of one piece, minutes.
+    #[serde(default)]
     pub every_minutes: u32,
+    /// Or in seconds (tests, or a short first step); added to `every_minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_seconds: Option<u32>,
+}
+
+impl PollStep {
+    /// The interval, ms (use this, not the fields).
+    pub fn interval_ms(&self) -> i64 {
+        i64::from(self.every_minutes) * 60_000 + i64::from(self.every_seconds.unwrap_or(0)) * 1000
+    }
 }
 
 /// `[tracking.push]`: the HTTP(S) endpoint IV-MTR data feeds are pushed to.
@@ -144,14 +155,17 @@ pub fn default_poll() -> Vec<PollStep> {
         PollStep {
             until_hours: Some(48),
             every_minutes: 120,
+            every_seconds: None,
         },
         PollStep {
             until_hours: Some(168),
             every_minutes: 360,
+            every_seconds: None,
         },
         PollStep {
             until_hours: None,
             every_minutes: 720,
+            every_seconds: None,
         },
     ]
 }
@@ -187,8 +201,11 @@ impl TrackingSettings {
         }
         let mut last_until = 0;
         for (i, step) in self.poll.iter().enumerate() {
-            if step.every_minutes == 0 {
-                return bad(&format!("poll[{i}].every_minutes"), "must be at least 1".into());
+            if step.interval_ms() < 1000 {
+                return bad(
+                    &format!("poll[{i}].every_minutes"),
+                    "give every_minutes (or every_seconds) of at least 1".into(),
+                );
             }
             match step.until_hours {
                 Some(h) if h <= last_until && i > 0 => {
@@ -272,10 +289,12 @@ mod tests {
             PollStep {
                 until_hours: None,
                 every_minutes: 60,
+                every_seconds: None,
             },
             PollStep {
                 until_hours: Some(10),
                 every_minutes: 60,
+                every_seconds: None,
             },
         ];
         assert_eq!(s.check().unwrap_err().0, "tracking.poll[0].until_hours");
