@@ -3,6 +3,7 @@
 //! ```text
 //! config ─► spool (ranges) ─► scheduler (one worker thread per printer, recovery)
 //!        ─► server (guarded ZeroMQ ROUTER + PUB, tokio) ─► office thread (spool writes)
+//!        ─► tracking: desk thread, poller thread (IV-MTR), push receiver (opt-in)
 //!        ─► READY=1 ─► signals: SIGHUP reload · SIGTERM/SIGINT stop · watchdog pings
 //! ```
 //!
@@ -34,6 +35,11 @@ use crate::scheduler::{Scheduler, SchedulerOptions};
 use crate::server::{Incoming, Server, ServerConfig};
 use crate::service::{Office, PrinterTable};
 use crate::spool::{LowWater, Spool, SpoolError, SpoolOptions};
+use crate::tracking::credentials::Credentials;
+use crate::tracking::desk::Desk;
+use crate::tracking::feed::FeedLimits;
+use crate::tracking::poller::Poller;
+use crate::tracking::receiver::{FeedSink, Receiver, ReceiverError};
 
 /// How long printer workers get to finish the label in flight on SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(60);
@@ -67,6 +73,9 @@ pub enum DaemonError {
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    /// Informed Visibility tracking is configured but cannot start.
+    #[error("tracking: {0}")]
+    Tracking(String),
 }
 
 /// Where the configuration comes from.
@@ -248,10 +257,34 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
         .name("labeld-reader".into())
         .spawn(move || reader.run(reader_rx))
         .map_err(DaemonError::Runtime)?;
+    // Tracking: the desk answers track/report/import; the poller asks IV-MTR (when
+    // enabled) and watches for stalled pieces; the receiver takes pushed feeds.
+    let (desk_tx, desk_rx) = mpsc::channel::<Incoming>(resolved.max_pending);
+    let desk = Desk::open(
+        &resolved.spool,
+        resolved.tracking.clone(),
+        events.clone(),
+        resolved
+            .serial_ranges
+            .iter()
+            .map(|r| r.mailer_id.clone())
+            .collect(),
+    )
+    .map_err(|e| DaemonError::Tracking(e.to_string()))?;
+    let desk_thread = std::thread::Builder::new()
+        .name("labeld-tracking-desk".into())
+        .spawn(move || desk.run(desk_rx))
+        .map_err(DaemonError::Runtime)?;
+    let poller = start_poller(&resolved, &events)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let receiver = start_receiver(&runtime, &resolved, &events, stop_rx.clone())?;
+
     let watchdog_probe = office_tx.clone();
     runtime.spawn(async move {
         while let Some(incoming) = server_rx.recv().await {
-            let to = if crate::service::reads_only(&incoming.request.op) {
+            let to = if crate::tracking::desk::serves(&incoming.request.op) {
+                &desk_tx
+            } else if crate::service::reads_only(&incoming.request.op) {
                 &reader_tx
             } else {
                 &office_tx
@@ -262,7 +295,6 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
         }
     });
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let serve = runtime.spawn(server.serve(server_tx, event_rx, stop_rx));
 
     tracing::info!(
@@ -316,10 +348,83 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
     if reader_thread.join().is_err() {
         tracing::error!("reader thread panicked");
     }
+    if desk_thread.join().is_err() {
+        tracing::error!("tracking desk thread panicked");
+    }
+    poller.stop();
+    if let Some(receiver) = receiver {
+        match runtime.block_on(receiver) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "push receiver stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "push receiver task failed"),
+        }
+    }
     let _ = std::fs::remove_file(&endpoints_file);
     runtime.shutdown_timeout(Duration::from_secs(2));
     tracing::info!("labeld stopped; queued labels stay in the spool");
     Ok(())
+}
+
+/// IV-MTR credentials: the configured file, else `LABELD_IV_USERNAME` and
+/// `LABELD_IV_PASSWORD`.
+fn iv_credentials(resolved: &Resolved) -> Result<Credentials, DaemonError> {
+    Credentials::load(
+        resolved.tracking.credentials_file.as_deref(),
+        "LABELD_IV_USERNAME",
+        "LABELD_IV_PASSWORD",
+        &|k| std::env::var(k).ok(),
+    )
+    .map_err(|e| DaemonError::Tracking(format!("IV-MTR credentials: {e}")))
+}
+
+/// The poller: with credentials when `tracking.enabled`, else only stall checks.
+fn start_poller(resolved: &Resolved, events: &Events) -> Result<Poller, DaemonError> {
+    let credentials = if resolved.tracking.enabled {
+        Some(iv_credentials(resolved)?)
+    } else {
+        None
+    };
+    Poller::start(
+        &resolved.spool,
+        resolved.tracking.clone(),
+        credentials,
+        events.clone(),
+    )
+    .map_err(|e| DaemonError::Tracking(e.to_string()))
+}
+
+/// The push receiver, when `[tracking.push]` is configured: bound now (so a bad
+/// address or certificate stops the start), served until `stop`.
+fn start_receiver(
+    runtime: &tokio::runtime::Runtime,
+    resolved: &Resolved,
+    events: &Events,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<Result<(), ReceiverError>>>, DaemonError> {
+    let Some(push) = &resolved.tracking.push else {
+        return Ok(None);
+    };
+    let credentials = Credentials::load(
+        push.credentials_file.as_deref(),
+        "LABELD_IV_PUSH_USERNAME",
+        "LABELD_IV_PUSH_PASSWORD",
+        &|k| std::env::var(k).ok(),
+    )
+    .map_err(|e| DaemonError::Tracking(format!("push receiver credentials: {e}")))?;
+    let sink = FeedSink {
+        spool_path: resolved.spool.clone(),
+        rules: resolved.tracking.stages.clone(),
+        events: events.clone(),
+        limits: FeedLimits {
+            max_bytes: push.max_body_bytes,
+            ..FeedLimits::default()
+        },
+    };
+    let receiver = runtime
+        .block_on(Receiver::bind(push, credentials, sink))
+        .map_err(|e| DaemonError::Tracking(format!("push receiver: {e}")))?;
+    tracing::info!(listen = %receiver.local_addr(), path = %push.path, "tracking: push receiver");
+    Ok(Some(runtime.spawn(receiver.serve(stop))))
 }
 
 /// Waits for signals, reloads on SIGHUP, pings the watchdog; returns on SIGTERM or
@@ -393,6 +498,9 @@ fn reload(options: &Options, running: &Resolved, printers: &PrinterTable, schedu
                     tracing::warn!(
                         "endpoints, spool or limits changed: they take effect after a restart"
                     );
+                }
+                if new.tracking != running.tracking {
+                    tracing::warn!("[tracking] changed: it takes effect after a restart");
                 }
                 if new.serial_ranges != running.serial_ranges {
                     tracing::warn!("serial ranges changed: they take effect after a restart");

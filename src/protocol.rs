@@ -79,7 +79,7 @@ pub const MAX_PRINTER_LEN: usize = 64;
 pub const MAX_ID_LEN: usize = 128;
 
 /// Every op, as written in `"op"`.
-pub const OPS: [&str; 10] = [
+pub const OPS: [&str; 13] = [
     "submit",
     "submit_batch",
     "status",
@@ -90,6 +90,9 @@ pub const OPS: [&str; 10] = [
     "resume",
     "health",
     "log",
+    "track",
+    "tracking_report",
+    "tracking_import",
 ];
 
 /// Configured bounds, checked before and during parsing.
@@ -528,6 +531,12 @@ pub enum Op {
     Health,
     /// Print-log rows (serial ↔ job ↔ printer ↔ recipient ↔ time).
     Log(LogQuery),
+    /// One printed piece with its USPS scans and tracking state.
+    Track(TrackQuery),
+    /// Tracking states of a job's pieces or of everything printed since a time.
+    TrackingReport(ReportQuery),
+    /// Store scans from an IV-MTR feed file (`labelctl tracking import`).
+    TrackingImport(TrackingImport),
 }
 
 impl Op {
@@ -544,6 +553,9 @@ impl Op {
             Op::Resume(_) => "resume",
             Op::Health => "health",
             Op::Log(_) => "log",
+            Op::Track(_) => "track",
+            Op::TrackingReport(_) => "tracking_report",
+            Op::TrackingImport(_) => "tracking_import",
         }
     }
 }
@@ -646,6 +658,48 @@ pub struct LogQuery {
     pub limit: usize,
 }
 
+/// `track`: one piece, named by its 20-digit tracking code, its full IMb digits,
+/// `MID-SERIAL`, or a bare serial when one Mailer ID is configured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackQuery {
+    /// The piece.
+    pub piece: String,
+}
+
+/// `tracking_report`: exactly one of `job_id` and `since_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// The pieces of this job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// The pieces printed since this time, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<i64>,
+    /// Include one row per piece (for CSV); default false.
+    #[serde(default)]
+    pub pieces: bool,
+}
+
+/// `tracking_import`: piece events of an IV-MTR feed, as USPS spells them
+/// (camelCase), checked one by one when parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingImport {
+    /// Where they came from (a file name), for the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The events as received.
+    pub events: Vec<Map<String, Value>>,
+    /// The same events, checked (filled by [`parse_request`]).
+    #[serde(skip)]
+    pub scans: Vec<crate::tracking::scan::Scan>,
+}
+
+/// The most events one `tracking_import` request carries (labelctl sends a file in
+/// chunks of this many).
+pub const MAX_IMPORT_EVENTS: usize = 5_000;
+
 /// The most print-log rows one `log` request returns.
 pub const MAX_LOG_ROWS: usize = 100_000;
 
@@ -663,6 +717,9 @@ impl Request {
             Op::Reprint(x) => serde_json::to_value(x),
             Op::Pause(x) | Op::Resume(x) => serde_json::to_value(x),
             Op::Log(x) => serde_json::to_value(x),
+            Op::Track(x) => serde_json::to_value(x),
+            Op::TrackingReport(x) => serde_json::to_value(x),
+            Op::TrackingImport(x) => serde_json::to_value(x),
             Op::Printers | Op::Health => Ok(Value::Object(Map::new())),
         };
         // Plain structs of strings, numbers and maps always serialize; an error
@@ -888,6 +945,78 @@ fn parse_op(op: &str, map: Map<String, Value>, limits: &Limits) -> Result<Op, Pr
                 limit: limit as usize,
             })
         }
+        "track" => {
+            let mut f = Fields::new(op, map, &["piece"])?;
+            let piece: String = f.req("piece")?;
+            if piece.is_empty() || piece.len() > 40 {
+                return Err(ProtocolError::bad_field(
+                    "piece",
+                    "piece must be a 20-digit tracking code, IMb digits, or MID-SERIAL",
+                ));
+            }
+            Op::Track(TrackQuery { piece })
+        }
+        "tracking_report" => {
+            let mut f = Fields::new(op, map, &["job_id", "since_ms", "pieces"])?;
+            let job_id = f.opt("job_id")?.map(job_id).transpose()?;
+            let since_ms: Option<i64> = f.opt("since_ms")?;
+            let pieces: bool = f.opt("pieces")?.unwrap_or(false);
+            if job_id.is_some() == since_ms.is_some() {
+                return Err(ProtocolError::bad_field(
+                    "job_id",
+                    "give exactly one of job_id and since_ms",
+                ));
+            }
+            Op::TrackingReport(ReportQuery {
+                job_id,
+                since_ms,
+                pieces,
+            })
+        }
+        "tracking_import" => {
+            let mut f = Fields::new(op, map, &["source", "events"])?;
+            let source: Option<String> = f.opt("source")?;
+            if source.as_ref().is_some_and(|s| s.len() > 4096) {
+                return Err(ProtocolError::bad_field("source", "source is over 4096 bytes"));
+            }
+            let events: Vec<Value> = f.req("events")?;
+            if events.len() > MAX_IMPORT_EVENTS {
+                return Err(ProtocolError::new(
+                    ErrorCode::BatchTooLarge,
+                    Some("events"),
+                    format!(
+                        "{} events; send at most {MAX_IMPORT_EVENTS} per request",
+                        events.len()
+                    ),
+                ));
+            }
+            let mut objects = Vec::with_capacity(events.len());
+            let mut scans = Vec::with_capacity(events.len());
+            for (i, event) in events.into_iter().enumerate() {
+                let at = format!("events[{i}]");
+                let Value::Object(event) = event else {
+                    return Err(ProtocolError::bad_field(
+                        &at,
+                        format!("{at} is {}; expected an object", kind(&event)),
+                    ));
+                };
+                let scan = crate::tracking::scan::RawScan::from_json(&event)
+                    .and_then(|raw| {
+                        crate::tracking::scan::Scan::from_raw(
+                            raw,
+                            crate::tracking::scan::ScanSource::Import,
+                        )
+                    })
+                    .map_err(|e| scan_error(&at, &e))?;
+                scans.push(scan);
+                objects.push(event);
+            }
+            Op::TrackingImport(TrackingImport {
+                source,
+                events: objects,
+                scans,
+            })
+        }
         other => {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownOp,
@@ -905,6 +1034,19 @@ fn parse_op(op: &str, map: Map<String, Value>, limits: &Limits) -> Result<Op, Pr
 /// The fields of one op: unknown keys are rejected up front (the hand-written
 /// `deny_unknown_fields`), then each field is read with its own type so an error
 /// names it.
+/// A scan that breaks a rule, as a `bad_field` naming the event and its field.
+fn scan_error(at: &str, e: &crate::tracking::scan::ScanError) -> ProtocolError {
+    use crate::tracking::scan::ScanError;
+    let field = match e {
+        ScanError::Missing { field } | ScanError::Invalid { field, .. } => {
+            format!("{at}.{field}")
+        }
+        #[allow(unreachable_patterns)]
+        _ => at.to_owned(),
+    };
+    ProtocolError::bad_field(&field, format!("{at}: {e}"))
+}
+
 struct Fields {
     map: Map<String, Value>,
 }

@@ -12,6 +12,7 @@ mod imb_usps;
 mod labelctl;
 mod labelctl_daemon;
 mod labelctl_printer;
+mod labelctl_tracking;
 mod labeld;
 mod layout;
 mod load;

@@ -3,8 +3,9 @@
 //! It exposes the shared encoder (`imb encode|decode|render`, `tray`, `container`),
 //! the offline print path (`render`, `preview`, `models`, `printer`, `printers
 //! --discover`), and labeld's job API (`submit`, `mail`, `status`, `cancel`,
-//! `reprint`, `pause`, `resume`, `printers`, `health`, `watch`, `log`), which it
-//! speaks over ZeroMQ like any other client (`labeld::client`).
+//! `reprint`, `pause`, `resume`, `printers`, `health`, `watch`, `log`, and the
+//! Informed Visibility commands `track`, `tracking report`, `tracking import`), which
+//! it speaks over ZeroMQ like any other client (`labeld::client`).
 //!
 //! Exit codes (also in `labelctl --help`):
 //!
@@ -34,6 +35,7 @@ mod printlog;
 mod progress;
 mod records;
 mod render;
+mod tracking;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -94,6 +96,11 @@ enum Command {
     Log(printlog::LogArgs),
     /// Render a job to PNG or PDF here; serials labeld would allocate preview as zero.
     Preview(preview::PreviewArgs),
+    /// One printed piece: its label, every USPS scan, its state.
+    Track(tracking::TrackArgs),
+    /// Informed Visibility: report where pieces stand, import feed files.
+    #[command(subcommand)]
+    Tracking(tracking::TrackingCommand),
 }
 
 /// The exit codes, shown under `labelctl --help`.
@@ -155,6 +162,8 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(args),
         Command::Log(args) => printlog::run(args),
         Command::Preview(args) => preview::run(args),
+        Command::Track(args) => tracking::track(args),
+        Command::Tracking(cmd) => tracking::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
