@@ -371,3 +371,57 @@ credentials_file = "push.toml"
         );
     }
 }
+
+/// Tracking turned on without readable credentials stops labeld at start with an
+/// error naming what is missing; `--check-config` says the same, and a credentials
+/// file others can read is refused.
+#[test]
+fn tracking_without_usable_credentials_stops_the_start_with_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("labeld-tracking-creds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("labeld.toml");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_labeld"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("LABELD_IV_USERNAME")
+            .env_remove("LABELD_IV_PASSWORD")
+            .env_remove("LABELD_STATE_DIR")
+            .env_remove("STATE_DIRECTORY")
+            .output()
+            .expect("run labeld")
+    };
+    let extra = "\n[tracking]\nenabled = true\ncredentials_file = \"iv.toml\"\n";
+    std::fs::write(&config, config_text(&dir, extra)).expect("config");
+
+    for args in [&["--check-config"][..], &[][..]] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must fail:\n{stderr}");
+        assert!(stderr.contains("iv.toml"), "{args:?} names the file:\n{stderr}");
+    }
+
+    std::fs::write(
+        dir.join("iv.toml"),
+        format!("username = \"mailroom\"\npassword = \"{IV_PASSWORD}\"\n"),
+    )
+    .expect("credentials");
+    std::fs::set_permissions(dir.join("iv.toml"), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    let out = run(&["--check-config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 0644 credentials file is refused");
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    assert!(!stderr.contains(IV_PASSWORD), "{stderr}");
+
+    std::fs::set_permissions(dir.join("iv.toml"), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    let out = run(&["--check-config"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("as mailroom"), "{stdout}");
+    assert!(!stdout.contains(IV_PASSWORD), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

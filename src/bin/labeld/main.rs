@@ -97,6 +97,47 @@ fn check_config(options: &labeld::daemon::Options) -> anyhow::Result<()> {
             }
         );
     }
+    check_tracking(&r.tracking)
+}
+
+/// `[tracking]`: what it will do, and whether the credentials it needs can be read
+/// (without printing them).
+fn check_tracking(t: &labeld::tracking::settings::TrackingSettings) -> anyhow::Result<()> {
+    use labeld::tracking::credentials::Credentials;
+    let env = |k: &str| std::env::var(k).ok();
+    if t.enabled {
+        let c = Credentials::load(
+            t.credentials_file.as_deref(),
+            "LABELD_IV_USERNAME",
+            "LABELD_IV_PASSWORD",
+            &env,
+        )
+        .context("tracking.credentials_file")?;
+        println!(
+            "  tracking   IV-MTR at {} as {}, {} requests/hour, window {} days",
+            t.api_url, c.username, t.requests_per_hour, t.window_days
+        );
+    } else {
+        println!("  tracking   IV-MTR polling off");
+    }
+    if let Some(push) = &t.push {
+        let c = Credentials::load(
+            push.credentials_file.as_deref(),
+            "LABELD_IV_PUSH_USERNAME",
+            "LABELD_IV_PUSH_PASSWORD",
+            &env,
+        )
+        .context("tracking.push.credentials_file")?;
+        let scheme = if push.tls_cert.is_some() {
+            "https"
+        } else {
+            "http (behind a TLS proxy only)"
+        };
+        println!(
+            "  push       {scheme} on {}{} for user {}",
+            push.listen, push.path, c.username
+        );
+    }
     Ok(())
 }
 
