@@ -38,6 +38,7 @@ use crate::spool::{LowWater, Spool, SpoolError, SpoolOptions};
 use crate::tracking::credentials::Credentials;
 use crate::tracking::desk::Desk;
 use crate::tracking::feed::FeedLimits;
+use crate::tracking::ivmtr::IvClient;
 use crate::tracking::poller::Poller;
 use crate::tracking::receiver::{FeedSink, Receiver, ReceiverError};
 
@@ -271,6 +272,13 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
             .collect(),
     )
     .map_err(|e| DaemonError::Tracking(e.to_string()))?;
+    let desk = if resolved.tracking.enabled {
+        let client = IvClient::new(&resolved.tracking, iv_credentials(&resolved)?)
+            .map_err(|e| DaemonError::Tracking(e.to_string()))?;
+        desk.with_client(client)
+    } else {
+        desk
+    };
     let desk_thread = std::thread::Builder::new()
         .name("labeld-tracking-desk".into())
         .spawn(move || desk.run(desk_rx))

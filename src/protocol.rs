@@ -665,6 +665,10 @@ pub struct LogQuery {
 pub struct TrackQuery {
     /// The piece.
     pub piece: String,
+    /// Ask IV-MTR now, before answering (needs `[tracking] enabled`); a failed
+    /// lookup still answers with what is stored, and says why in `refresh_error`.
+    #[serde(default)]
+    pub refresh: bool,
 }
 
 /// `tracking_report`: exactly one of `job_id` and `since_ms`.
@@ -946,15 +950,16 @@ fn parse_op(op: &str, map: Map<String, Value>, limits: &Limits) -> Result<Op, Pr
             })
         }
         "track" => {
-            let mut f = Fields::new(op, map, &["piece"])?;
+            let mut f = Fields::new(op, map, &["piece", "refresh"])?;
             let piece: String = f.req("piece")?;
+            let refresh: bool = f.opt("refresh")?.unwrap_or(false);
             if piece.is_empty() || piece.len() > 40 {
                 return Err(ProtocolError::bad_field(
                     "piece",
                     "piece must be a 20-digit tracking code, IMb digits, or MID-SERIAL",
                 ));
             }
-            Op::Track(TrackQuery { piece })
+            Op::Track(TrackQuery { piece, refresh })
         }
         "tracking_report" => {
             let mut f = Fields::new(op, map, &["job_id", "since_ms", "pieces"])?;
@@ -977,7 +982,10 @@ fn parse_op(op: &str, map: Map<String, Value>, limits: &Limits) -> Result<Op, Pr
             let mut f = Fields::new(op, map, &["source", "events"])?;
             let source: Option<String> = f.opt("source")?;
             if source.as_ref().is_some_and(|s| s.len() > 4096) {
-                return Err(ProtocolError::bad_field("source", "source is over 4096 bytes"));
+                return Err(ProtocolError::bad_field(
+                    "source",
+                    "source is over 4096 bytes",
+                ));
             }
             let events: Vec<Value> = f.req("events")?;
             if events.len() > MAX_IMPORT_EVENTS {

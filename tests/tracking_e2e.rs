@@ -101,7 +101,11 @@ fn states_of(events: &Arc<Mutex<Vec<Value>>>, serial: u64) -> Vec<String> {
 fn wait_for(what: &str, d: &Daemon, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !done() {
-        assert!(Instant::now() < deadline, "{what} within {WAIT:?}\n{}", d.log());
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {WAIT:?}\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -286,7 +290,10 @@ credentials_file = "push.toml"
     let piece = &tracked["piece"];
     assert_eq!(piece["tracking"], pieces[0].0.as_str());
     assert_eq!(piece["prints"].as_array().map(Vec::len), Some(1), "{piece}");
-    assert_eq!(piece["prints"][0]["recipient"], "RECIPIENT 0 / 1 MAIN ST / DENVER CO 80202");
+    assert_eq!(
+        piece["prints"][0]["recipient"],
+        "RECIPIENT 0 / 1 MAIN ST / DENVER CO 80202"
+    );
     let codes: Vec<&str> = piece["scans"]
         .as_array()
         .expect("scans")
@@ -345,10 +352,14 @@ credentials_file = "push.toml"
         .into_iter()
         .filter(|r| r.path.contains("/piece/imb/"))
         .collect();
-    assert!(lookups.len() >= 3, "at least two polls of piece 0 and one of piece 1");
-    assert!(lookups
-        .iter()
-        .all(|r| r.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer "))));
+    assert!(
+        lookups.len() >= 3,
+        "at least two polls of piece 0 and one of piece 1"
+    );
+    assert!(lookups.iter().all(|r| r
+        .authorization
+        .as_deref()
+        .is_some_and(|a| a.starts_with("Bearer "))));
 
     // No secret anywhere: log, replies, events.
     let mut everything = d.log();
@@ -359,10 +370,11 @@ credentials_file = "push.toml"
     }
     let tokens = iv.issued_tokens();
     assert!(!tokens.is_empty(), "the daemon logged in");
-    for secret in tokens
-        .iter()
-        .map(String::as_str)
-        .chain([IV_PASSWORD, PUSH_PASSWORD, TOKEN_PREFIX])
+    for secret in
+        tokens
+            .iter()
+            .map(String::as_str)
+            .chain([IV_PASSWORD, PUSH_PASSWORD, TOKEN_PREFIX])
     {
         assert!(
             !everything.contains(secret),
@@ -400,7 +412,10 @@ fn tracking_without_usable_credentials_stops_the_start_with_a_clear_error() {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} must fail:\n{stderr}");
-        assert!(stderr.contains("iv.toml"), "{args:?} names the file:\n{stderr}");
+        assert!(
+            stderr.contains("iv.toml"),
+            "{args:?} names the file:\n{stderr}"
+        );
     }
 
     std::fs::write(
@@ -420,8 +435,80 @@ fn tracking_without_usable_credentials_stops_the_start_with_a_clear_error() {
         .expect("chmod");
     let out = run(&["--check-config"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("as mailroom"), "{stdout}");
     assert!(!stdout.contains(IV_PASSWORD), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `track` with `refresh` asks IV-MTR at once (the one-click lookup), without
+/// waiting for the poller, whose first poll here is hours away.
+#[test]
+fn track_with_refresh_looks_the_piece_up_now() {
+    let iv = StandIn::start();
+    iv.add_user("mailroom", IV_PASSWORD);
+    let dir = std::env::temp_dir().join(format!("labeld-tracking-refresh-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    write_private(
+        &dir.join("iv.toml"),
+        &format!("username = \"mailroom\"\npassword = \"{IV_PASSWORD}\"\n"),
+    );
+    let tracking = format!(
+        "\n[tracking]\nenabled = true\noauth_url = \"{}\"\napi_url = \"{}\"\n\
+         credentials_file = \"iv.toml\"\n[[tracking.poll]]\nevery_minutes = 600\n",
+        iv.oauth_url(),
+        iv.api_url()
+    );
+    let d = Daemon::start_with(dir.clone(), &config_text(&dir, &tracking));
+    let reply = d.request(json!({
+        "op": "submit", "printer": "zpl-file", "job_id": "one",
+        "job": {"template": "address", "size": "4x6",
+                "to": ["ONE PIECE", "1 MAIN ST", "DENVER CO 80202"],
+                "imb": {"mailer_id": "123456", "service_type": "270", "routing": "80202"}}
+    }));
+    assert_eq!(reply["ok"], true, "{reply}");
+    d.wait_done("one", WAIT);
+    let log = d.request(json!({"op": "log", "since_ms": 0}));
+    let row = &log["rows"][0];
+    let tracking_code = row["tracking"].as_str().expect("tracking").to_owned();
+    let printed_at = row["printed_at_ms"].as_i64().expect("printed_at_ms");
+    iv.add_scans(
+        &format!("{tracking_code}80202"),
+        vec![
+            origin_scan(&scan_time(printed_at + 3_600_000)),
+            dbcs_918_scan(&scan_time(printed_at + 30 * 3_600_000)),
+        ],
+    );
+
+    let stored = d.request(json!({"op": "track", "piece": tracking_code}));
+    assert_eq!(stored["piece"]["state"], "printed", "{stored}");
+    assert_eq!(stored["piece"]["scans"].as_array().map(Vec::len), Some(0));
+
+    let fresh = d.request(json!({"op": "track", "piece": tracking_code, "refresh": true}));
+    assert_eq!(fresh["ok"], true, "{fresh}");
+    assert!(fresh.get("refresh_error").is_none(), "{fresh}");
+    assert_eq!(fresh["piece"]["state"], "processed_for_delivery", "{fresh}");
+    assert_eq!(fresh["piece"]["scans"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        iv.count("GET", &format!("{tracking_code}80202")),
+        1,
+        "one lookup"
+    );
+
+    // IV-MTR down: the stored answer comes back with the reason.
+    iv.expire_all_tokens();
+    iv.add_user("mailroom", "changed-elsewhere");
+    let failed = d.request(json!({"op": "track", "piece": tracking_code, "refresh": true}));
+    assert_eq!(failed["ok"], true, "{failed}");
+    assert_eq!(failed["piece"]["state"], "processed_for_delivery");
+    let why = failed["refresh_error"].as_str().expect("refresh_error");
+    assert!(
+        !why.contains(IV_PASSWORD) && !why.contains("changed-elsewhere"),
+        "{why}"
+    );
 }

@@ -202,7 +202,12 @@ impl Harness {
     }
 
     /// POSTs `body` to the feed path with `extra` headers; returns status and JSON.
-    fn post(&self, body: &[u8], auth: Option<(&str, &str)>, extra: &[(&str, &str)]) -> (u16, Value) {
+    fn post(
+        &self,
+        body: &[u8],
+        auth: Option<(&str, &str)>,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value) {
         let mut request = self
             .agent
             .post(&self.url(FEED_PATH))
@@ -437,14 +442,21 @@ fn realistic_feed_over_https_is_stored_and_published() {
     let events = h.drain_events();
     let topics: BTreeSet<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
     for serial in &serials {
-        assert!(topics.contains(format!("tracking.{serial}").as_str()), "{events:?}");
+        assert!(
+            topics.contains(format!("tracking.{serial}").as_str()),
+            "{events:?}"
+        );
     }
     assert!(topics.len() <= 3, "{events:?}");
     for (topic, payload) in &events {
         assert_eq!(payload["event"], "tracking", "{topic}: {payload}");
         assert_eq!(payload["from"], "printed", "{topic}: {payload}");
         let printed = serials.iter().any(|s| *topic == format!("tracking.{s}"));
-        let job = if printed { json!("feed-job") } else { Value::Null };
+        let job = if printed {
+            json!("feed-job")
+        } else {
+            Value::Null
+        };
         assert_eq!(payload["job_id"], job, "{topic}: {payload}");
     }
     let first = events
@@ -503,12 +515,20 @@ fn gzip_bodies_with_and_without_content_encoding() {
 
     // Content-Encoding gzip on a body that is not gzip: 400, nothing stored.
     let plain = feed_body("GRP-GZIP-3", &h.serials);
-    let (status, value) = h.post(&plain, Some((USER, PASSWORD)), &[("Content-Encoding", "gzip")]);
+    let (status, value) = h.post(
+        &plain,
+        Some((USER, PASSWORD)),
+        &[("Content-Encoding", "gzip")],
+    );
     assert_eq!(status, 400, "{value}");
     assert_eq!(value["error"], "invalid_feed");
 
     // An encoding labeld does not take.
-    let (status, value) = h.post(&plain, Some((USER, PASSWORD)), &[("Content-Encoding", "br")]);
+    let (status, value) = h.post(
+        &plain,
+        Some((USER, PASSWORD)),
+        &[("Content-Encoding", "br")],
+    );
     assert_eq!(status, 415, "{value}");
     assert_eq!(stored_scans(&h.spool, serial).len(), 2);
     h.stop();
@@ -795,7 +815,12 @@ fn a_connection_is_closed_after_its_request_limit() {
     let (status, text) = raw_exchange(h.addr, one.repeat(n).as_bytes());
     assert_eq!(status, 404, "{text}");
     assert_eq!(text.matches("HTTP/1.1 404").count(), n);
-    assert_eq!(text.to_ascii_lowercase().matches("connection: close").count(), 1);
+    assert_eq!(
+        text.to_ascii_lowercase()
+            .matches("connection: close")
+            .count(),
+        1
+    );
     h.stop();
 }
 

@@ -11,8 +11,9 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
+use super::ivmtr::{IvClient, PieceLookup};
 use super::settings::TrackingSettings;
-use super::store::{PieceKey, ReportScope, StoreError, TrackingStore};
+use super::store::{mailer_serial, PieceInfo, PieceKey, ReportScope, StoreError, TrackingStore};
 use crate::events::{Event, Events};
 use crate::protocol::{ErrorCode, Op, ProtocolError, Reply, ReportQuery, TrackingImport};
 use crate::server::Incoming;
@@ -29,6 +30,8 @@ pub fn serves(op: &Op) -> bool {
 /// The desk: a tracking store and what it needs to read it.
 pub struct Desk {
     store: TrackingStore,
+    /// For `track` with `refresh`: `None` when IV-MTR lookups are off.
+    client: Option<IvClient>,
     settings: TrackingSettings,
     events: Events,
     /// The Mailer IDs with a serial range here: a bare serial is taken as theirs when
@@ -58,18 +61,25 @@ impl Desk {
     ) -> Result<Desk, StoreError> {
         Ok(Desk {
             store: TrackingStore::open(spool)?,
+            client: None,
             settings,
             events,
             mailer_ids,
         })
     }
 
+    /// Lets `track` with `refresh` ask IV-MTR through `client` (its own login, apart
+    /// from the poller's).
+    pub fn with_client(mut self, client: IvClient) -> Desk {
+        self.client = Some(client);
+        self
+    }
+
     /// Answers requests until `incoming` closes. Blocking: run it on its own thread.
     pub fn run(mut self, mut incoming: mpsc::Receiver<Incoming>) {
         while let Some(request) = incoming.blocking_recv() {
             let id = request.request.id.clone();
-            let reply = match catch_unwind(AssertUnwindSafe(|| self.answer(&request.request.op)))
-            {
+            let reply = match catch_unwind(AssertUnwindSafe(|| self.answer(&request.request.op))) {
                 Ok(Ok(data)) => Reply::data(id, data),
                 Ok(Err(e)) => Reply::error(&e.with_id(id)),
                 Err(_) => {
@@ -93,7 +103,7 @@ impl Desk {
     /// The typed error the client gets.
     pub fn answer(&mut self, op: &Op) -> Result<Map<String, Value>, ProtocolError> {
         match op {
-            Op::Track(q) => self.track(&q.piece),
+            Op::Track(q) => self.track(&q.piece, q.refresh),
             Op::TrackingReport(q) => self.report(q),
             Op::TrackingImport(import) => self.import(import),
             other => Err(ProtocolError::new(
@@ -104,8 +114,13 @@ impl Desk {
         }
     }
 
-    fn track(&mut self, piece: &str) -> Result<Map<String, Value>, ProtocolError> {
+    fn track(&mut self, piece: &str, refresh: bool) -> Result<Map<String, Value>, ProtocolError> {
         let key = self.piece_key(piece)?;
+        let refresh_error = if refresh {
+            self.refresh(&key).err()
+        } else {
+            None
+        };
         let view = self
             .store
             .piece(
@@ -125,15 +140,78 @@ impl Desk {
                     ),
                 )
             })?;
-        Ok(as_map(json!({ "piece": view })))
+        let mut reply = as_map(json!({ "piece": view }));
+        if let Some(error) = refresh_error {
+            reply.insert("refresh_error".into(), error.into());
+        }
+        Ok(reply)
+    }
+
+    /// Looks the piece up in IV-MTR now and stores what comes back: by the IMb as
+    /// printed when the print log has it, else by Mailer ID and serial (IV-MTR then
+    /// says which IMbs it saw).
+    fn refresh(&mut self, key: &PieceKey) -> Result<(), String> {
+        let Some(client) = self.client.as_mut() else {
+            return Err("IV-MTR lookups are off here ([tracking] enabled = false)".into());
+        };
+        let known = self
+            .store
+            .piece(
+                key,
+                &self.settings.stages,
+                self.settings.stall_days,
+                now_ms(),
+            )
+            .map_err(|e| e.to_string())?;
+        let (mailer_id, serial) = match (&known, key) {
+            (Some(view), _) => (view.mailer_id.clone(), view.serial),
+            (None, PieceKey::Serial { mailer_id, serial }) => (mailer_id.clone(), *serial),
+            (None, PieceKey::Tracking(tracking)) => mailer_serial(tracking)
+                .ok_or_else(|| format!("{tracking} is not a tracking code"))?,
+        };
+        let imbs = match known.as_ref().and_then(|v| v.prints.last().map(|p| (v, p))) {
+            Some((view, print)) => vec![format!("{}{}", view.tracking, print.routing)],
+            None => {
+                let width = 15usize.saturating_sub(mailer_id.len());
+                client
+                    .barcodes_by_serial(&mailer_id, &format!("{serial:0width$}"), None)
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        for imb in imbs {
+            match client.piece_by_imb(&imb).map_err(|e| e.to_string())? {
+                PieceLookup::Found(data) => {
+                    let now = now_ms();
+                    let added = self
+                        .store
+                        .add_scans(&data.scans, &self.settings.stages, now)
+                        .map_err(|e| e.to_string())?;
+                    for change in &added.changes {
+                        self.events.publish(Event::from(change));
+                    }
+                    let info = PieceInfo {
+                        expected_delivery_date: data.expected_delivery_date.clone(),
+                        mail_class: data.mail_class.clone(),
+                        mail_shape: data.mail_shape.clone(),
+                        start_the_clock_date: data.start_the_clock_date.clone(),
+                    };
+                    if let Some(tracking) = imb.get(..20) {
+                        self.store
+                            .set_piece_info(tracking, &info)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                PieceLookup::NoData { .. } => {}
+            }
+        }
+        Ok(())
     }
 
     /// A bare serial needs the Mailer ID: taken from the serial ranges when there is
     /// exactly one.
     fn piece_key(&self, piece: &str) -> Result<PieceKey, ProtocolError> {
-        let bare_serial = !piece.is_empty()
-            && piece.len() <= 9
-            && piece.bytes().all(|b| b.is_ascii_digit());
+        let bare_serial =
+            !piece.is_empty() && piece.len() <= 9 && piece.bytes().all(|b| b.is_ascii_digit());
         if bare_serial {
             let serial: u64 = piece.parse().map_err(|_| bad_piece(piece))?;
             return match self.mailer_ids.as_slice() {

@@ -198,7 +198,9 @@ pub enum ReceiverError {
         reason: String,
     },
     /// Accepting connections kept failing.
-    #[error("accepting connections on {listen} keeps failing: {source} (check the open-file limit)")]
+    #[error(
+        "accepting connections on {listen} keeps failing: {source} (check the open-file limit)"
+    )]
     Accept {
         /// The bound address.
         listen: SocketAddr,
@@ -541,8 +543,12 @@ async fn connection(
 
 /// HTTP/1.1 on one connection, with the header timeout and the request limit; on
 /// stop, the request in progress is finished and the connection closed.
-async fn serve_http<S>(io: S, peer: SocketAddr, shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
-where
+async fn serve_http<S>(
+    io: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let served = Arc::new(AtomicU32::new(0));
@@ -782,7 +788,8 @@ async fn deliver(shared: Arc<Shared>, body: Vec<u8>) -> Delivery {
             Err(e) => Delivery::StoreFailed(e),
         }
     });
-    work.await.unwrap_or_else(|e| Delivery::Failed(e.to_string()))
+    work.await
+        .unwrap_or_else(|e| Delivery::Failed(e.to_string()))
 }
 
 /// The 200 body.
@@ -963,7 +970,10 @@ fn check_auth(header: Option<&[u8]>, expected: &Credentials) -> AuthCheck {
         AuthCheck::Granted
     } else {
         AuthCheck::Denied {
-            username: String::from_utf8_lossy(&username).chars().take(64).collect(),
+            username: String::from_utf8_lossy(&username)
+                .chars()
+                .take(64)
+                .collect(),
         }
     }
 }
@@ -1179,7 +1189,10 @@ mod tests {
     #[test]
     fn encodings() {
         assert_eq!(content_encoding(None), Some(Encoding::Identity));
-        assert_eq!(content_encoding(Some(b"identity")), Some(Encoding::Identity));
+        assert_eq!(
+            content_encoding(Some(b"identity")),
+            Some(Encoding::Identity)
+        );
         assert_eq!(content_encoding(Some(b"")), Some(Encoding::Identity));
         assert_eq!(content_encoding(Some(b"gzip")), Some(Encoding::Gzip));
         assert_eq!(content_encoding(Some(b" GZIP ")), Some(Encoding::Gzip));
