@@ -35,7 +35,7 @@ use crate::scheduler::{Scheduler, SchedulerOptions};
 use crate::server::{Incoming, Server, ServerConfig};
 use crate::service::{Office, PrinterTable};
 use crate::spool::{LowWater, Spool, SpoolError, SpoolOptions};
-use crate::tracking::credentials::Credentials;
+use crate::tracking::credentials::{self, Credentials};
 use crate::tracking::desk::Desk;
 use crate::tracking::feed::FeedLimits;
 use crate::tracking::ivmtr::IvClient;
@@ -378,8 +378,8 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
 fn iv_credentials(resolved: &Resolved) -> Result<Credentials, DaemonError> {
     Credentials::load(
         resolved.tracking.credentials_file.as_deref(),
-        "LABELD_IV_USERNAME",
-        "LABELD_IV_PASSWORD",
+        credentials::IV_USERNAME_VAR,
+        credentials::IV_PASSWORD_VAR,
         &|k| std::env::var(k).ok(),
     )
     .map_err(|e| DaemonError::Tracking(format!("IV-MTR credentials: {e}")))
@@ -414,8 +414,8 @@ fn start_receiver(
     };
     let credentials = Credentials::load(
         push.credentials_file.as_deref(),
-        "LABELD_IV_PUSH_USERNAME",
-        "LABELD_IV_PUSH_PASSWORD",
+        credentials::PUSH_USERNAME_VAR,
+        credentials::PUSH_PASSWORD_VAR,
         &|k| std::env::var(k).ok(),
     )
     .map_err(|e| DaemonError::Tracking(format!("push receiver credentials: {e}")))?;

@@ -57,7 +57,10 @@ fn login_then_lookup_sends_what_usps_documents() {
     assert_eq!(scan.tracking, TRACKING);
     assert_eq!(scan.routing, "60607");
     assert_eq!(scan.event_code, "271");
-    assert_eq!(scan.mail_phase.as_deref(), Some("Phase 1 - Origin Processing"));
+    assert_eq!(
+        scan.mail_phase.as_deref(),
+        Some("Phase 1 - Origin Processing")
+    );
     assert_eq!(scan.facility.zip.as_deref(), Some("60607"));
     assert_eq!(scan.source, ScanSource::Pull);
     assert!(data.rejected.is_empty(), "{:?}", data.rejected);
@@ -86,7 +89,10 @@ fn login_then_lookup_sends_what_usps_documents() {
         format!("/ivws_api/informedvisapi/api/mt/get/piece/imb/{IMB}")
     );
     let access = &standin.issued_tokens()[0];
-    assert_eq!(lookup.authorization.as_deref(), Some(&*format!("Bearer {access}")));
+    assert_eq!(
+        lookup.authorization.as_deref(),
+        Some(&*format!("Bearer {access}"))
+    );
     assert_eq!(lookup.body, "");
 }
 
@@ -140,10 +146,7 @@ fn token_is_refreshed_at_half_life() {
     assert_eq!(standin.count("POST", "/oauth/token"), 1);
     let tokens = standin.issued_tokens();
     let requests = standin.requests();
-    let refresh = requests
-        .iter()
-        .find(|r| r.path == "/oauth/token")
-        .unwrap();
+    let refresh = requests.iter().find(|r| r.path == "/oauth/token").unwrap();
     let body: Value = serde_json::from_str(&refresh.body).unwrap();
     assert_eq!(body["refresh_token"], tokens[1].as_str());
     assert_eq!(body["grant_type"], "authorization");
@@ -277,7 +280,13 @@ fn service_unavailable_on_every_try_is_unavailable_after_tries() {
     }
     let err = client.piece_by_imb(IMB).unwrap_err();
     assert!(
-        matches!(err, IvError::Unavailable { status: Some(503), .. }),
+        matches!(
+            err,
+            IvError::Unavailable {
+                status: Some(503),
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(standin.count("GET", IMB), 3);
@@ -319,7 +328,13 @@ fn persistent_maintenance_page_is_unavailable() {
     }
     let err = client.piece_by_imb(IMB).unwrap_err();
     assert!(
-        matches!(err, IvError::Unavailable { status: Some(200), .. }),
+        matches!(
+            err,
+            IvError::Unavailable {
+                status: Some(200),
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("HTML"), "{err}");
@@ -419,9 +434,21 @@ fn a_bad_scan_is_rejected_and_the_rest_kept() {
     assert_eq!(data.scans.len(), 1);
     assert_eq!(data.scans[0].event_code, "918");
     assert_eq!(data.rejected.len(), 2, "{:?}", data.rejected);
-    assert!(data.rejected[0].starts_with("scan 1: "), "{:?}", data.rejected);
-    assert!(data.rejected[0].contains("scanEventCode"), "{:?}", data.rejected);
-    assert!(data.rejected[1].starts_with("scan 3: "), "{:?}", data.rejected);
+    assert!(
+        data.rejected[0].starts_with("scan 1: "),
+        "{:?}",
+        data.rejected
+    );
+    assert!(
+        data.rejected[0].contains("scanEventCode"),
+        "{:?}",
+        data.rejected
+    );
+    assert!(
+        data.rejected[1].starts_with("scan 3: "),
+        "{:?}",
+        data.rejected
+    );
 }
 
 #[test]
@@ -430,7 +457,9 @@ fn lookup_by_serial_returns_barcodes() {
     standin.add_piece(IMB);
     standin.add_piece("0004065432120000000160607");
     assert_eq!(
-        client.barcodes_by_serial("123456", "200000001", None).unwrap(),
+        client
+            .barcodes_by_serial("123456", "200000001", None)
+            .unwrap(),
         vec![IMB.to_owned()]
     );
     assert_eq!(
@@ -469,7 +498,9 @@ fn lookup_by_serial_with_a_nine_digit_mailer_id() {
     standin.add_piece(imb);
     standin.set_no_data_style(NoDataStyle::NotFound404);
     assert_eq!(
-        client.barcodes_by_serial("912345678", "000042", None).unwrap(),
+        client
+            .barcodes_by_serial("912345678", "000042", None)
+            .unwrap(),
         vec![imb.to_owned()]
     );
     assert!(client
@@ -548,7 +579,10 @@ fn secrets_go_only_where_they_belong() {
 
     let tokens = standin.issued_tokens();
     for request in standin.requests() {
-        let everything = format!("{} {:?} {}", request.path, request.authorization, request.body);
+        let everything = format!(
+            "{} {:?} {}",
+            request.path, request.authorization, request.body
+        );
         let is_login = request.path.ends_with("/authenticate");
         let is_refresh = request.path.ends_with("/token");
         assert_eq!(everything.contains(PASSWORD), is_login, "{request:?}");
@@ -606,8 +640,7 @@ fn no_secret_in_errors_debug_or_logs() {
 
     let mut seen = Vec::<String>::new();
     tracing::subscriber::with_default(subscriber, || {
-        let mut client =
-            IvClient::new(&standin.settings(), credentials(USER, PASSWORD)).unwrap();
+        let mut client = IvClient::new(&standin.settings(), credentials(USER, PASSWORD)).unwrap();
         seen.push(format!("{client:?} {client:#?}"));
         found(client.piece_by_imb(IMB).unwrap());
         seen.push(format!("{client:?} {client:#?}"));
@@ -648,7 +681,10 @@ fn no_secret_in_errors_debug_or_logs() {
     });
 
     let logs = logs.text();
-    assert!(logs.contains("logged in to IV-MTR"), "the subscriber captured nothing:\n{logs}");
+    assert!(
+        logs.contains("logged in to IV-MTR"),
+        "the subscriber captured nothing:\n{logs}"
+    );
     let tokens = standin.issued_tokens();
     assert!(tokens.len() >= 8, "{tokens:?}");
     let everything = format!("{}\n{logs}", seen.join("\n"));

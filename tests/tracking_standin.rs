@@ -272,7 +272,13 @@ impl State {
     }
 
     /// Routes one request.
-    fn answer(&mut self, method: &str, path: &str, authorization: Option<&str>, body: &str) -> Answer {
+    fn answer(
+        &mut self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: &str,
+    ) -> Answer {
         if let Some(rest) = path.strip_prefix(self.options.oauth_prefix.as_str()) {
             let rest = rest.to_owned();
             if method != "POST" {
@@ -364,8 +370,16 @@ impl State {
         let token = authorization.and_then(|value| value.strip_prefix("Bearer "));
         match token.and_then(|token| self.access.get(token)) {
             Some(issued) if issued.expires > Instant::now() => None,
-            Some(_) => Some(Answer::oauth_error(401, "invalid_token", "Access token expired")),
-            None => Some(Answer::oauth_error(401, "invalid_token", "Invalid access token")),
+            Some(_) => Some(Answer::oauth_error(
+                401,
+                "invalid_token",
+                "Access token expired",
+            )),
+            None => Some(Answer::oauth_error(
+                401,
+                "invalid_token",
+                "Invalid access token",
+            )),
         }
     }
 
@@ -466,7 +480,9 @@ async fn handle(
         Err(_) => String::new(),
     };
     let answer = {
-        let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.requests.push(Recorded {
             method: method.clone(),
             path: path.clone(),
@@ -497,7 +513,9 @@ impl StandIn {
     /// Starts a stand-in with the given path prefixes.
     pub fn start_with(options: StandInOptions) -> StandIn {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let addr = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State {
             options: options.clone(),

@@ -165,7 +165,13 @@ impl Credentials {
             .map_err(unreadable)?;
         // The metadata of the open file, so what is checked is what is read.
         let meta = file.metadata().map_err(unreadable)?;
-        check_file_metadata(path, meta.is_file(), meta.mode(), meta.uid(), effective_uid())?;
+        check_file_metadata(
+            path,
+            meta.is_file(),
+            meta.mode(),
+            meta.uid(),
+            effective_uid(),
+        )?;
         let mut text = String::new();
         file.take(MAX_FILE_BYTES + 1)
             .read_to_string(&mut text)
@@ -173,7 +179,9 @@ impl Credentials {
         if text.len() as u64 > MAX_FILE_BYTES {
             return Err(CredentialsError::Invalid {
                 path: path.to_owned(),
-                detail: format!("larger than {MAX_FILE_BYTES} bytes; it should hold two short lines"),
+                detail: format!(
+                    "larger than {MAX_FILE_BYTES} bytes; it should hold two short lines"
+                ),
             });
         }
         Credentials::from_toml(&text, path)
@@ -291,7 +299,11 @@ fn effective_uid() -> u32 {
 /// The 1-based line of byte offset `at` in `text`.
 fn line_of(text: &str, at: usize) -> usize {
     let end = at.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -344,8 +356,8 @@ mod tests {
     fn file_with_mode_0600_is_accepted() {
         let dir = TempDir::new();
         let path = dir.file("iv.toml", &good_text(), 0o600);
-        let creds = Credentials::load(Some(&path), IV_USERNAME_VAR, IV_PASSWORD_VAR, &no_env)
-            .unwrap();
+        let creds =
+            Credentials::load(Some(&path), IV_USERNAME_VAR, IV_PASSWORD_VAR, &no_env).unwrap();
         assert_eq!(creds.username, "mailer1");
         assert_eq!(creds.password.expose(), PASSWORD);
     }
@@ -354,11 +366,17 @@ mod tests {
     fn file_with_mode_0644_is_refused_with_chmod_hint() {
         let dir = TempDir::new();
         let path = dir.file("iv.toml", &good_text(), 0o644);
-        let err = Credentials::load(Some(&path), IV_USERNAME_VAR, IV_PASSWORD_VAR, &no_env)
-            .unwrap_err();
-        assert!(matches!(err, CredentialsError::TooOpen { mode: 0o644, .. }), "{err:?}");
+        let err =
+            Credentials::load(Some(&path), IV_USERNAME_VAR, IV_PASSWORD_VAR, &no_env).unwrap_err();
+        assert!(
+            matches!(err, CredentialsError::TooOpen { mode: 0o644, .. }),
+            "{err:?}"
+        );
         let text = err.to_string();
-        assert!(text.contains(&format!("chmod 600 {}", path.display())), "{text}");
+        assert!(
+            text.contains(&format!("chmod 600 {}", path.display())),
+            "{text}"
+        );
         assert!(!text.contains(PASSWORD));
     }
 
@@ -382,14 +400,17 @@ mod tests {
         let dir = TempDir::new();
         let path = dir.0.join("absent.toml");
         let err = Credentials::from_file(&path).unwrap_err();
-        assert!(matches!(err, CredentialsError::Unreadable { .. }), "{err:?}");
+        assert!(
+            matches!(err, CredentialsError::Unreadable { .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("absent.toml"), "{err}");
     }
 
     #[test]
     fn another_owner_is_refused() {
-        let err = check_file_metadata(Path::new("/etc/iv.toml"), true, 0o100600, 0, 1000)
-            .unwrap_err();
+        let err =
+            check_file_metadata(Path::new("/etc/iv.toml"), true, 0o100600, 0, 1000).unwrap_err();
         assert_eq!(
             err,
             CredentialsError::WrongOwner {
@@ -414,8 +435,9 @@ mod tests {
 
     #[test]
     fn wrong_type_and_missing_and_empty_keys_are_named_without_values() {
-        let err = Credentials::from_toml("username = \"u\"\npassword = 918273645\n", Path::new("f"))
-            .unwrap_err();
+        let err =
+            Credentials::from_toml("username = \"u\"\npassword = 918273645\n", Path::new("f"))
+                .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("`password` must be a string"), "{text}");
         assert!(!text.contains("918273645"), "{text}");
@@ -432,7 +454,10 @@ mod tests {
     fn syntax_error_gives_the_line_not_the_text() {
         let text = format!("username = \"u\"\npassword = \"{PASSWORD}\n");
         let err = Credentials::from_toml(&text, Path::new("iv.toml")).unwrap_err();
-        assert!(matches!(err, CredentialsError::Syntax { line: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, CredentialsError::Syntax { line: 2, .. }),
+            "{err:?}"
+        );
         assert!(!err.to_string().contains(PASSWORD));
         assert!(!format!("{err:?}").contains(PASSWORD));
     }
@@ -451,7 +476,10 @@ mod tests {
     fn neither_file_nor_environment_names_both_variables() {
         let err = Credentials::load(None, IV_USERNAME_VAR, IV_PASSWORD_VAR, &no_env).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains(IV_USERNAME_VAR) && text.contains(IV_PASSWORD_VAR), "{text}");
+        assert!(
+            text.contains(IV_USERNAME_VAR) && text.contains(IV_PASSWORD_VAR),
+            "{text}"
+        );
     }
 
     #[test]
@@ -466,10 +494,21 @@ mod tests {
             }
         );
         let env = |name: &str| {
-            Some(if name == IV_USERNAME_VAR { "" } else { PASSWORD }.to_owned())
+            Some(
+                if name == IV_USERNAME_VAR {
+                    ""
+                } else {
+                    PASSWORD
+                }
+                .to_owned(),
+            )
         };
         let err = Credentials::load(None, IV_USERNAME_VAR, IV_PASSWORD_VAR, &env).unwrap_err();
-        assert!(err.to_string().contains(&format!("{IV_USERNAME_VAR} is empty")), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("{IV_USERNAME_VAR} is empty")),
+            "{err}"
+        );
     }
 
     #[test]

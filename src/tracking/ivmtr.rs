@@ -350,8 +350,7 @@ pub fn parse_token_answer(body: &str) -> Result<TokenAnswer, IvError> {
     let protocol = |detail: &str| IvError::Protocol {
         detail: format!("token answer: {detail}"),
     };
-    let value: Value = serde_json::from_str(body.trim())
-        .map_err(|_| protocol("not JSON"))?;
+    let value: Value = serde_json::from_str(body.trim()).map_err(|_| protocol("not JSON"))?;
     let Value::Object(fields) = value else {
         return Err(protocol("not a JSON object"));
     };
@@ -408,7 +407,11 @@ pub fn parse_oauth_error(body: &str) -> Option<String> {
 /// Reads a piece answer (§2.4, §2.5) for `asked_imb`. Each scan gets the piece's IMb
 /// when it has none and goes through `RawScan::from_json` and `Scan::from_raw`; a scan
 /// that fails is listed in `rejected`, not fatal.
-pub fn parse_piece_answer(status: u16, body: &str, asked_imb: &str) -> Result<PieceLookup, IvError> {
+pub fn parse_piece_answer(
+    status: u16,
+    body: &str,
+    asked_imb: &str,
+) -> Result<PieceLookup, IvError> {
     let body = body.trim();
     if !(200..300).contains(&status) {
         let message = body_message(body);
@@ -547,7 +550,11 @@ pub fn parse_barcodes_answer(status: u16, body: &str) -> Result<Vec<String>, IvE
 
 /// `data` of an answer, or `None` for every "no data" form (404, "not found", empty
 /// body, no `data`).
-fn parse_data_answer(status: u16, body: &str, what: &str) -> Result<Option<Map<String, Value>>, IvError> {
+fn parse_data_answer(
+    status: u16,
+    body: &str,
+    what: &str,
+) -> Result<Option<Map<String, Value>>, IvError> {
     let body = body.trim();
     if !(200..300).contains(&status) {
         let message = body_message(body);
@@ -607,7 +614,12 @@ fn is_imb_digits(text: &str) -> bool {
 }
 
 /// Checks an argument that becomes a URL path segment.
-fn check_digits(field: &'static str, value: &str, ok_len: &[usize], allowed: &str) -> Result<(), IvError> {
+fn check_digits(
+    field: &'static str,
+    value: &str,
+    ok_len: &[usize],
+    allowed: &str,
+) -> Result<(), IvError> {
     if ok_len.contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
@@ -699,7 +711,8 @@ impl IvClient {
         if settings.client_id.trim().is_empty() {
             return Err(IvError::Settings {
                 field: "client_id",
-                detail: "is empty; the IV-MTR client id is 687b8a36-db61-42f7-83f7-11c79bf7785e".to_owned(),
+                detail: "is empty; the IV-MTR client id is 687b8a36-db61-42f7-83f7-11c79bf7785e"
+                    .to_owned(),
             });
         }
         if settings.scope.trim().is_empty() {
@@ -779,7 +792,10 @@ impl IvClient {
             "serial",
             serial,
             &[serial_len],
-            &format!("{serial_len} digits with a {}-digit Mailer ID", mailer_id.len()),
+            &format!(
+                "{serial_len} digits with a {}-digit Mailer ID",
+                mailer_id.len()
+            ),
         )?;
         let mut path = format!("/api/mt/get/piece/mid/{mailer_id}/serial/{serial}");
         if let Some(stid) = stid {
@@ -833,7 +849,7 @@ impl IvClient {
             self.token = None;
             if logged_in_again {
                 return Err(IvError::Credentials {
-                    detail: "IV-MTR refused a token it had just issued (HTTP 401)".to_owned(),
+                    detail: "a token it had just issued was refused (HTTP 401)".to_owned(),
                 });
             }
             info!("IV-MTR refused the token (HTTP 401); logging in again");
@@ -929,7 +945,12 @@ impl IvClient {
 
     /// A token from a token endpoint's reply; `old_refresh` is kept when the answer
     /// brings no new refresh token.
-    fn token_from(&self, reply: Reply, old_refresh: Option<Secret>, what: &str) -> Result<Token, IvError> {
+    fn token_from(
+        &self,
+        reply: Reply,
+        old_refresh: Option<Secret>,
+        what: &str,
+    ) -> Result<Token, IvError> {
         if (200..300).contains(&reply.status) {
             let answer = parse_token_answer(&reply.body)?;
             return Ok(Token {
@@ -1122,20 +1143,40 @@ mod tests {
         );
         assert!(matches!(
             classify(&reply(503, None, "")),
-            Verdict::Retry { throttled: false, wait: None, .. }
+            Verdict::Retry {
+                throttled: false,
+                wait: None,
+                ..
+            }
         ));
         assert!(matches!(
             classify(&reply(200, Some("text/html; charset=utf-8"), "maintenance")),
-            Verdict::Retry { throttled: false, .. }
+            Verdict::Retry {
+                throttled: false,
+                ..
+            }
         ));
         assert!(matches!(
-            classify(&reply(200, Some("application/json"), "  <!DOCTYPE html><html>")),
-            Verdict::Retry { throttled: false, .. }
+            classify(&reply(
+                200,
+                Some("application/json"),
+                "  <!DOCTYPE html><html>"
+            )),
+            Verdict::Retry {
+                throttled: false,
+                ..
+            }
         ));
         assert_eq!(classify(&reply(401, None, "")), Verdict::Unauthorized);
-        assert_eq!(classify(&reply(200, Some("application/json"), "{}")), Verdict::Answer);
+        assert_eq!(
+            classify(&reply(200, Some("application/json"), "{}")),
+            Verdict::Answer
+        );
         assert_eq!(classify(&reply(200, None, "")), Verdict::Answer);
-        assert_eq!(classify(&reply(404, Some("text/html"), "<html>")), Verdict::Answer);
+        assert_eq!(
+            classify(&reply(404, Some("text/html"), "<html>")),
+            Verdict::Answer
+        );
     }
 
     #[test]
@@ -1145,7 +1186,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(answer.access_token.expose(), "AT-1");
-        assert_eq!(answer.refresh_token.as_ref().map(Secret::expose), Some("RT-1"));
+        assert_eq!(
+            answer.refresh_token.as_ref().map(Secret::expose),
+            Some("RT-1")
+        );
         assert_eq!(answer.expires_in, Some(Duration::from_secs(900)));
 
         let answer = parse_token_answer(r#"{"access_token":"AT-2","expires_in":"60"}"#).unwrap();
@@ -1193,15 +1237,27 @@ mod tests {
             // 0: empty 200
             (200, "", "empty answer (no tracking data yet)"),
             // 1: top-level message, no data
-            (200, r#"{"message":"Barcode not found"}"#, "Barcode not found"),
+            (
+                200,
+                r#"{"message":"Barcode not found"}"#,
+                "Barcode not found",
+            ),
             // 2: 404 without body
             (404, "", "HTTP 404: piece not found"),
             // 3: 404 with a message
             (404, r#"{"message":"No record"}"#, "No record"),
             // 4: 400 whose message says not found
-            (400, r#"{"message":"Piece not found for IMb"}"#, "Piece not found for IMb"),
+            (
+                400,
+                r#"{"message":"Piece not found for IMb"}"#,
+                "Piece not found for IMb",
+            ),
             // 5: data holding only a message
-            (200, r#"{"data":{"message":"barcode not found"}}"#, "barcode not found"),
+            (
+                200,
+                r#"{"data":{"message":"barcode not found"}}"#,
+                "barcode not found",
+            ),
             // 6: data null
             (200, r#"{"data":null}"#, "answer has no `data`"),
         ];
@@ -1228,7 +1284,10 @@ mod tests {
             (418, ""),
         ] {
             let err = parse_piece_answer(status, body, imb).unwrap_err();
-            assert!(matches!(err, IvError::Protocol { .. }), "{status} {body}: {err:?}");
+            assert!(
+                matches!(err, IvError::Protocol { .. }),
+                "{status} {body}: {err:?}"
+            );
         }
     }
 
@@ -1246,7 +1305,10 @@ mod tests {
         assert_eq!(data.mail_class.as_deref(), Some("First-Class"));
         assert_eq!(data.mail_shape.as_deref(), Some("Letter"));
         assert_eq!(data.start_the_clock_date.as_deref(), Some("2026-11-20"));
-        assert_eq!(data.start_the_clock_facility.city.as_deref(), Some("CHICAGO"));
+        assert_eq!(
+            data.start_the_clock_facility.city.as_deref(),
+            Some("CHICAGO")
+        );
         assert_eq!(data.start_the_clock_facility.zip.as_deref(), Some("60607"));
         assert!(data.scans.is_empty() && data.rejected.is_empty());
     }
@@ -1277,7 +1339,9 @@ mod tests {
         );
         assert!(parse_barcodes_answer(404, "").unwrap().is_empty());
         assert!(parse_barcodes_answer(200, "").unwrap().is_empty());
-        assert!(parse_barcodes_answer(200, r#"{"message":"not found"}"#).unwrap().is_empty());
+        assert!(parse_barcodes_answer(200, r#"{"message":"not found"}"#)
+            .unwrap()
+            .is_empty());
         assert!(parse_barcodes_answer(200, r#"{"data":{"barcodes":["12ab"]}}"#).is_err());
         assert!(parse_barcodes_answer(500, "").is_err());
     }
@@ -1307,14 +1371,29 @@ mod tests {
             ..TrackingSettings::default()
         };
         let err = IvClient::new(&settings, creds.clone()).unwrap_err();
-        assert!(matches!(err, IvError::Settings { field: "oauth_url", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                IvError::Settings {
+                    field: "oauth_url",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         settings.oauth_url = "http://127.0.0.1:9/oauth/".to_owned();
         settings.tries = 0;
         let err = IvClient::new(&settings, creds.clone()).unwrap_err();
-        assert!(matches!(err, IvError::Settings { field: "tries", .. }), "{err:?}");
+        assert!(
+            matches!(err, IvError::Settings { field: "tries", .. }),
+            "{err:?}"
+        );
         settings.tries = 2;
         let client = IvClient::new(&settings, creds).unwrap();
-        assert_eq!(client.authenticate_url, "http://127.0.0.1:9/oauth/authenticate");
+        assert_eq!(
+            client.authenticate_url,
+            "http://127.0.0.1:9/oauth/authenticate"
+        );
         assert_eq!(client.requests_made(), 0);
     }
 
@@ -1330,13 +1409,24 @@ mod tests {
             ..TrackingSettings::default()
         };
         let mut client = IvClient::new(&settings, creds).unwrap();
-        for imb in ["", "0004012345620000000", "0004012345620000000a", "00040123456200000001/../x"] {
+        for imb in [
+            "",
+            "0004012345620000000",
+            "0004012345620000000a",
+            "00040123456200000001/../x",
+        ] {
             let err = client.piece_by_imb(imb).unwrap_err();
-            assert!(matches!(err, IvError::Input { field: "imb", .. }), "{err:?}");
+            assert!(
+                matches!(err, IvError::Input { field: "imb", .. }),
+                "{err:?}"
+            );
         }
         assert!(matches!(
             client.barcodes_by_serial("123456", "12345678", None),
-            Err(IvError::Input { field: "serial", .. })
+            Err(IvError::Input {
+                field: "serial",
+                ..
+            })
         ));
         assert!(matches!(
             client.barcodes_by_serial("912345678", "000001", Some("40")),

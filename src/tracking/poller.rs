@@ -11,7 +11,9 @@
 //! Gateway account); 429 waits for `Retry-After`; outages back off up to an hour.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -51,6 +53,8 @@ pub enum PollerError {
 #[derive(Debug)]
 pub struct Poller {
     stop: mpsc::Sender<()>,
+    /// Cuts the client's back-off sleeps short on stop.
+    stopping: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
@@ -68,8 +72,9 @@ impl Poller {
         events: Events,
     ) -> Result<Poller, PollerError> {
         let store = TrackingStore::open(spool)?;
+        let stopping = Arc::new(AtomicBool::new(false));
         let client = credentials
-            .map(|c| IvClient::new(&settings, c))
+            .map(|c| IvClient::new(&settings, c).map(|c| c.with_stop(Arc::clone(&stopping))))
             .transpose()?;
         let polls = client.is_some();
         let (stop, stopped) = mpsc::channel();
@@ -92,13 +97,20 @@ impl Poller {
         if polls {
             tracing::info!("tracking: polling IV-MTR for printed pieces");
         } else {
-            tracing::info!("tracking: not polling IV-MTR (no credentials); watching for stalled pieces");
+            tracing::info!(
+                "tracking: not polling IV-MTR (no credentials); watching for stalled pieces"
+            );
         }
-        Ok(Poller { stop, thread })
+        Ok(Poller {
+            stop,
+            stopping,
+            thread,
+        })
     }
 
     /// Stops after the request in progress and waits for the thread.
     pub fn stop(self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop.send(());
         if self.thread.join().is_err() {
             tracing::error!("tracking thread panicked");
@@ -150,7 +162,9 @@ impl Tracker {
             .map(|step| step.interval_ms())
             .min()
             .unwrap_or(i64::MAX);
-        IDLE.min(Duration::from_millis(u64::try_from(shortest.max(1000)).unwrap_or(u64::MAX)))
+        IDLE.min(Duration::from_millis(
+            u64::try_from(shortest.max(1000)).unwrap_or(u64::MAX),
+        ))
     }
 
     fn window_ms(&self) -> i64 {
@@ -193,7 +207,10 @@ impl Tracker {
                     return;
                 }
                 if let Some(pause) = self.poll(&target) {
-                    tracing::info!(seconds = pause.as_secs(), "tracking: pausing IV-MTR lookups");
+                    tracing::info!(
+                        seconds = pause.as_secs(),
+                        "tracking: pausing IV-MTR lookups"
+                    );
                     if !self.wait(pause) {
                         return;
                     }
@@ -217,7 +234,10 @@ impl Tracker {
         match result {
             Ok(PieceLookup::Found(data)) => {
                 self.outages = 0;
-                match self.store.add_scans(&data.scans, &self.settings.stages, now) {
+                match self
+                    .store
+                    .add_scans(&data.scans, &self.settings.stages, now)
+                {
                     Ok(added) => {
                         for change in &added.changes {
                             self.events.publish(Event::from(change));
