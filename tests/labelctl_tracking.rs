@@ -138,10 +138,19 @@ fn labelctl_tracking_commands_are_listed_in_help() {
 #[test]
 fn labelctl_track_refuses_what_is_not_a_piece_before_connecting() {
     let endpoint = closed_endpoint();
-    for bad in ["abc", "123456-", "0027012345600000100", "00270123456000001001X"] {
+    for bad in [
+        "abc",
+        "123456-",
+        "0027012345600000100",
+        "00270123456000001001X",
+    ] {
         let out = labelctl(&["track", bad, "--endpoint", &endpoint]);
         expect_code(&out, 2);
-        assert!(stderr(&out).contains("MAILERID-SERIAL"), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("MAILERID-SERIAL"),
+            "{bad}: {}",
+            stderr(&out)
+        );
     }
     // A well-formed piece needs labeld: unreachable is 3.
     let out = labelctl(&["track", TRACKING, "--endpoint", &endpoint]);
@@ -173,7 +182,14 @@ fn labelctl_tracking_report_needs_exactly_one_scope_and_a_valid_date() {
     );
     expect_code(
         &labelctl(&[
-            "tracking", "report", "--job", "a", "--csv", "--json", "--endpoint", &endpoint,
+            "tracking",
+            "report",
+            "--job",
+            "a",
+            "--csv",
+            "--json",
+            "--endpoint",
+            &endpoint,
         ]),
         2,
     );
@@ -203,13 +219,21 @@ fn labelctl_tracking_report_needs_exactly_one_scope_and_a_valid_date() {
 fn labelctl_tracking_import_refuses_a_malformed_file_naming_it_without_a_daemon() {
     let dir = temp_dir("malformed");
     let endpoint = closed_endpoint();
-    let truncated = write(&dir, "truncated.json", br#"{"msgGrpId": "g1", "events": [{"imb": "#);
+    let truncated = write(
+        &dir,
+        "truncated.json",
+        br#"{"msgGrpId": "g1", "events": [{"imb": "#,
+    );
     let out = labelctl(&["tracking", "import", &truncated, "--endpoint", &endpoint]);
     expect_code(&out, 2);
     let err = stderr(&out);
     assert!(err.contains("truncated.json"), "{err}");
     assert!(err.contains("not JSON"), "{err}");
     assert!(err.contains("nothing of it was sent"), "{err}");
+    assert!(
+        err.contains("1 of 1 file(s) refused; none went in"),
+        "{err}"
+    );
 
     // A bad event: the parser's message names the event and the field.
     let bad_event = feed(
@@ -243,9 +267,20 @@ fn labelctl_tracking_import_checks_every_file_and_still_counts_the_good_ones() {
     let dir = temp_dir("mixed");
     let endpoint = closed_endpoint();
     // Trays only: nothing to send, so no daemon is needed, and it counts.
-    let trays = write(&dir, "trays.json", &feed("g3", vec![tray_event(), tray_event()]));
+    let trays = write(
+        &dir,
+        "trays.json",
+        &feed("g3", vec![tray_event(), tray_event()]),
+    );
     let broken = write(&dir, "broken.json", b"not a feed");
-    let out = labelctl(&["tracking", "import", &broken, &trays, "--endpoint", &endpoint]);
+    let out = labelctl(&[
+        "tracking",
+        "import",
+        &broken,
+        &trays,
+        "--endpoint",
+        &endpoint,
+    ]);
     expect_code(&out, 2);
     assert!(stderr(&out).contains("broken.json"), "{}", stderr(&out));
     assert!(
@@ -272,10 +307,14 @@ fn labelctl_tracking_import_checks_every_file_and_still_counts_the_good_ones() {
     expect_code(&out, 2);
     let v: Value = serde_json::from_str(stdout(&out).trim()).expect("json");
     assert_eq!(v["ok"], false);
+    assert!(v["files"][0]["file"]
+        .as_str()
+        .expect("file")
+        .ends_with("broken.json"));
     assert!(v["files"][0]["error"]
         .as_str()
         .expect("error")
-        .contains("broken.json"));
+        .contains("not JSON"));
     assert_eq!(v["files"][1]["skipped"], 2);
     assert_eq!(v["files"][1]["error"], Value::Null);
 
@@ -286,10 +325,23 @@ fn labelctl_tracking_import_checks_every_file_and_still_counts_the_good_ones() {
         "scans.json",
         &feed(
             "g4",
-            vec![piece_event(TRACKING, "60607", "2026-11-20 08:15:00", "918", "Phase 3c")],
+            vec![piece_event(
+                TRACKING,
+                "60607",
+                "2026-11-20 08:15:00",
+                "918",
+                "Phase 3c",
+            )],
         ),
     );
-    let out = labelctl(&["tracking", "import", &broken, &scans, "--endpoint", &endpoint]);
+    let out = labelctl(&[
+        "tracking",
+        "import",
+        &broken,
+        &scans,
+        "--endpoint",
+        &endpoint,
+    ]);
     expect_code(&out, 3);
     assert!(stderr(&out).contains("broken.json"), "{}", stderr(&out));
     assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
@@ -331,7 +383,6 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "needs the tracking ops in the daemon"]
 fn labelctl_e2e_tracking_import_track_and_report() {
     let daemon = Daemon::start("");
     let dir = temp_dir("e2e");
@@ -350,7 +401,12 @@ fn labelctl_e2e_tracking_import_track_and_report() {
     assert_eq!(reply["ok"], true, "{reply}");
     daemon.wait_done(job_id, Duration::from_secs(60));
     let serials = reply["serials"].as_array().expect("serials");
-    let tracking = |i: usize| serials[i]["tracking"].as_str().expect("tracking").to_owned();
+    let tracking = |i: usize| {
+        serials[i]["tracking"]
+            .as_str()
+            .expect("tracking")
+            .to_owned()
+    };
     let serial = |i: usize| serials[i]["serial"].as_u64().expect("serial");
 
     // Piece 0 goes all the way to processed for delivery (the routing USPS matched
@@ -359,15 +415,42 @@ fn labelctl_e2e_tracking_import_track_and_report() {
     let (t0, t1) = (tracking(0), tracking(1));
     let stranger = "00270123456999999999";
     let events = vec![
-        piece_event(&t0, "60601123401", &wall_clock(1), "813",
-                    "Phase 0 - Origin Processing Cancellation of Postage"),
-        piece_event(&t0, "60601123401", &wall_clock(2), "895", "Phase 2c - Destination Primary"),
-        piece_event(&t0, "60601123401", &wall_clock(3), "918",
-                    "Phase 3c - Destination Sequenced Carrier Sortation"),
-        piece_event(&t1, "60601", &wall_clock(1), "813",
-                    "Phase 1 - Origin Processing"),
+        piece_event(
+            &t0,
+            "60601123401",
+            &wall_clock(1),
+            "813",
+            "Phase 0 - Origin Processing Cancellation of Postage",
+        ),
+        piece_event(
+            &t0,
+            "60601123401",
+            &wall_clock(2),
+            "895",
+            "Phase 2c - Destination Primary",
+        ),
+        piece_event(
+            &t0,
+            "60601123401",
+            &wall_clock(3),
+            "918",
+            "Phase 3c - Destination Sequenced Carrier Sortation",
+        ),
+        piece_event(
+            &t1,
+            "60601",
+            &wall_clock(1),
+            "813",
+            "Phase 1 - Origin Processing",
+        ),
         tray_event(),
-        piece_event(stranger, "60601", &wall_clock(1), "813", "Phase 1 - Origin Processing"),
+        piece_event(
+            stranger,
+            "60601",
+            &wall_clock(1),
+            "813",
+            "Phase 1 - Origin Processing",
+        ),
     ];
     let body = feed("e2e-1", events);
     let plain = write(&dir, "feed-1.json", &body);
@@ -397,7 +480,10 @@ fn labelctl_e2e_tracking_import_track_and_report() {
     let text = stdout(&out);
     assert!(text.contains(&format!("piece {t0}")), "{text}");
     assert!(text.contains("processed_for_delivery"), "{text}");
-    assert!(text.contains("JANE ROE / 1 MAIN ST / CHICAGO IL 60601"), "{text}");
+    assert!(
+        text.contains("JANE ROE / 1 MAIN ST / CHICAGO IL 60601"),
+        "{text}"
+    );
     assert!(text.contains(&format!("{job_id} label 0")), "{text}");
     assert!(text.contains("scans (3, oldest first)"), "{text}");
     for code in ["813", "895", "918"] {
@@ -406,7 +492,10 @@ fn labelctl_e2e_tracking_import_track_and_report() {
     assert!(text.contains("CHICAGO IL P&DC, CHICAGO IL 60607"), "{text}");
     assert!(text.contains("DBCS-042 (DBCS)"), "{text}");
     // No offset was sent: the zone is inferred from the state (Central time).
-    assert!(text.contains("-06:00*") || text.contains("-05:00*"), "{text}");
+    assert!(
+        text.contains("-06:00*") || text.contains("-05:00*"),
+        "{text}"
+    );
     assert!(text.contains("zone inferred"), "{text}");
 
     let by_serial = format!("123456-{}", serial(0));
@@ -429,7 +518,10 @@ fn labelctl_e2e_tracking_import_track_and_report() {
     let out = ctl(&daemon, &["tracking", "report", "--job", job_id]);
     expect_code(&out, 0);
     let text = stdout(&out);
-    assert!(text.contains(&format!("job {job_id}: 3 piece(s)")), "{text}");
+    assert!(
+        text.contains(&format!("job {job_id}: 3 piece(s)")),
+        "{text}"
+    );
     let count_of = |state: &str| {
         text.lines()
             .find(|l| l.split_whitespace().next() == Some(state))
@@ -438,7 +530,11 @@ fn labelctl_e2e_tracking_import_track_and_report() {
     };
     assert_eq!(count_of("printed").as_deref(), Some("1"), "{text}");
     assert_eq!(count_of("accepted").as_deref(), Some("1"), "{text}");
-    assert_eq!(count_of("processed_for_delivery").as_deref(), Some("1"), "{text}");
+    assert_eq!(
+        count_of("processed_for_delivery").as_deref(),
+        Some("1"),
+        "{text}"
+    );
     assert_eq!(count_of("stalled").as_deref(), Some("0"), "{text}");
     assert!(text.contains("no stalled pieces"), "{text}");
 

@@ -17,6 +17,7 @@ use labeld::client::Subscriber;
 use labeld::events::{Event, PrinterState};
 use labeld::protocol::{parse_request, ClientId, ErrorCode, Limits, ProtocolError, Reply, OPS};
 use labeld::spool::{Accepted, AssignedSerial};
+use labeld::tracking::store::PieceState;
 use serde_json::{json, Value};
 
 use crate::harness::Daemon;
@@ -121,6 +122,14 @@ fn every_event() -> Vec<Event> {
             mailer_id: "123456".into(),
             left: 5,
             threshold: 10,
+        },
+        Event::Tracking {
+            serial: 1,
+            mailer_id: "123456".into(),
+            tracking: "00270123456000000001".into(),
+            job_id: Some(job_id()),
+            from: PieceState::InTransit,
+            to: PieceState::ProcessedForDelivery,
         },
     ]
 }
@@ -423,7 +432,23 @@ fn a_real_labeld_replies_and_publishes_as_the_schema_says() {
     ask(json!({"op": "status", "job_id": "schema-held"}));
     ask(json!({"op": "resume", "printer": "zpl-file"}));
     ask(json!({"op": "printers"}));
-    ask(json!({"op": "log", "limit": 10}));
+    let log = ask(json!({"op": "log", "limit": 10}));
+    // Tracking: a scan for a printed piece (publishes `tracking.<serial>`), the piece,
+    // the job's report.
+    let printed = log["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find_map(|r| r["tracking"].as_str()))
+        .expect("a printed piece with an IMb")
+        .to_owned();
+    let imported = ask(json!({"op": "tracking_import", "source": "schema.json", "events": [{
+        "imbTrackingCode": printed, "routingCodeImbMatchingPortion": "98765",
+        "scanDatetime": "2026-11-20 08:15:00", "scanEventCode": "918",
+        "mailPhase": "Phase 3c - Destination Sequenced Carrier Sortation",
+        "handlingEventType": "L", "scanFacilityState": "CO", "scanFacilityZip": "80266"}]}));
+    assert_eq!(imported["ok"], json!(true), "{imported}");
+    ask(json!({"op": "track", "piece": printed}));
+    ask(json!({"op": "tracking_report", "job_id": "schema-1", "pieces": true}));
+    ask(json!({"op": "track", "piece": "00270123456999999999"}));
     ask(json!({"op": "health"}));
     // Errors.
     ask(json!({"op": "status", "job_id": "no-such-job"}));
@@ -439,7 +464,7 @@ fn a_real_labeld_replies_and_publishes_as_the_schema_says() {
             .expect("event socket")
         {
             Some(received) => {
-                let topic_ok = ["job.", "printer.", "serials."]
+                let topic_ok = ["job.", "printer.", "serials.", "tracking."]
                     .iter()
                     .any(|p| received.topic.starts_with(p));
                 assert!(topic_ok, "topic {}", received.topic);

@@ -181,12 +181,7 @@ mod tests {
     fn raw_event() -> impl Strategy<Value = Map<String, Value>> {
         let ids = (
             "[0-9][0-4][0-9]{18}",
-            prop_oneof![
-                Just(String::new()),
-                "[0-9]{5}",
-                "[0-9]{9}",
-                "[0-9]{11}"
-            ],
+            prop_oneof![Just(String::new()), "[0-9]{5}", "[0-9]{9}", "[0-9]{11}"],
             0usize..3,
             scan_time(),
             "[0-9A-Z]{1,8}",

@@ -635,19 +635,20 @@ pub fn batches(
 /// The name a file is reported to labeld under: its file name (the path can say more
 /// about this machine than labeld needs).
 fn source_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    )
 }
 
 /// Reads and checks one file: its messages' counts and its events, or why it is
-/// refused (naming the file).
+/// refused ([`FileOutcome::describe`] puts the file's name in front).
 fn check_file(path: &Path) -> Result<(FileOutcome, Vec<Map<String, Value>>), String> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
     let messages = parse_feed_body(&bytes, ScanSource::Import, &FeedLimits::default())
-        .map_err(|e| format!("{shown}: {e}; nothing of it was sent"))?;
+        .map_err(|e| format!("{e}; nothing of it was sent"))?;
     let mut outcome = FileOutcome {
-        file: shown,
+        file: path.display().to_string(),
         messages: messages.len() as u64,
         ..FileOutcome::default()
     };
@@ -682,10 +683,7 @@ fn send_file(
                 Failure::Other(e) => (1, format!("{e:#}")),
             };
             if code != EXIT_REFUSED {
-                return Err(Failure::Exit(
-                    code,
-                    format!("{}: {message}", outcome.file),
-                ));
+                return Err(Failure::Exit(code, format!("{}: {message}", outcome.file)));
             }
             let stored = if i == 0 {
                 "nothing of it was stored".to_owned()
@@ -753,12 +751,14 @@ pub fn import(args: ImportArgs) -> Result<(), Failure> {
     if refused == 0 {
         Ok(())
     } else {
+        let rest = if refused == outcomes.len() {
+            "none went in"
+        } else {
+            "the others went in"
+        };
         Err(Failure::Exit(
             EXIT_REFUSED,
-            format!(
-                "{refused} of {} file(s) refused; the others went in",
-                outcomes.len()
-            ),
+            format!("{refused} of {} file(s) refused; {rest}", outcomes.len()),
         ))
     }
 }
@@ -779,7 +779,14 @@ mod tests {
         ] {
             assert!(check_piece_arg(good).is_ok(), "{good}");
         }
-        for bad in ["", "abc", "123456-", "-5", "0027012345600000100", "1234567890123456"] {
+        for bad in [
+            "",
+            "abc",
+            "123456-",
+            "-5",
+            "0027012345600000100",
+            "1234567890123456",
+        ] {
             let err = check_piece_arg(bad).expect_err(bad);
             assert!(err.contains("MAILERID-SERIAL"), "{bad}: {err}");
         }
