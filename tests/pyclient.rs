@@ -440,11 +440,13 @@ fn a_real_labeld_replies_and_publishes_as_the_schema_says() {
         .and_then(|rows| rows.iter().find_map(|r| r["tracking"].as_str()))
         .expect("a printed piece with an IMb")
         .to_owned();
-    let imported = ask(json!({"op": "tracking_import", "source": "schema.json", "events": [{
+    let imported = ask(
+        json!({"op": "tracking_import", "source": "schema.json", "events": [{
         "imbTrackingCode": printed, "routingCodeImbMatchingPortion": "98765",
         "scanDatetime": "2026-11-20 08:15:00", "scanEventCode": "918",
         "mailPhase": "Phase 3c - Destination Sequenced Carrier Sortation",
-        "handlingEventType": "L", "scanFacilityState": "CO", "scanFacilityZip": "80266"}]}));
+        "handlingEventType": "L", "scanFacilityState": "CO", "scanFacilityZip": "80266"}]}),
+    );
     assert_eq!(imported["ok"], json!(true), "{imported}");
     ask(json!({"op": "track", "piece": printed}));
     ask(json!({"op": "tracking_report", "job_id": "schema-1", "pieces": true}));
