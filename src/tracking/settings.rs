@@ -194,10 +194,16 @@ impl TrackingSettings {
             return bad("tries", "must be at least 1 (1 = no retry)".into());
         }
         if self.window_days == 0 || self.stall_days == 0 {
-            return bad("window_days", "window_days and stall_days must be at least 1".into());
+            return bad(
+                "window_days",
+                "window_days and stall_days must be at least 1".into(),
+            );
         }
         if self.poll.is_empty() {
-            return bad("poll", "give at least one step, e.g. { every_minutes = 360 }".into());
+            return bad(
+                "poll",
+                "give at least one step, e.g. { every_minutes = 360 }".into(),
+            );
         }
         let mut last_until = 0;
         for (i, step) in self.poll.iter().enumerate() {
