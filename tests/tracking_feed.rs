@@ -246,8 +246,9 @@ fn truncated_json_is_refused_with_its_position() {
     };
     assert!(*line > 1 && *column >= 1, "{err}");
     assert!(
-        err.to_string()
-            .starts_with(&format!("feed file is not JSON: line {line} column {column}: ")),
+        err.to_string().starts_with(&format!(
+            "feed file is not JSON: line {line} column {column}: "
+        )),
         "{err}"
     );
     // Truncated gzip.
@@ -279,20 +280,30 @@ fn a_gzip_bomb_stops_at_the_limit() {
         ..FeedLimits::default()
     };
     let err = parse_feed_body(&bomb, ScanSource::Push, &limits).unwrap_err();
-    assert!(matches!(err, FeedError::TooLarge { limit } if limit == 4 << 20), "{err:?}");
+    assert!(
+        matches!(err, FeedError::TooLarge { limit } if limit == 4 << 20),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "feed is larger than 4194304 bytes after decompression (raise the limit only if \
          USPS really sends such files)"
     );
     // The same bomb stored in a zip, and a deflated zip entry over the limit.
-    let err =
-        parse_feed_body(&zip_of(&[("a.json.gz", &bomb, false)]), ScanSource::Push, &limits)
-            .unwrap_err();
+    let err = parse_feed_body(
+        &zip_of(&[("a.json.gz", &bomb, false)]),
+        ScanSource::Push,
+        &limits,
+    )
+    .unwrap_err();
     assert!(matches!(err, FeedError::TooLarge { .. }), "{err:?}");
     let zeros = vec![b' '; 6 << 20];
-    let err = parse_feed_body(&zip_of(&[("a.json", &zeros, true)]), ScanSource::Push, &limits)
-        .unwrap_err();
+    let err = parse_feed_body(
+        &zip_of(&[("a.json", &zeros, true)]),
+        ScanSource::Push,
+        &limits,
+    )
+    .unwrap_err();
     assert!(matches!(err, FeedError::TooLarge { .. }), "{err:?}");
     // The limit counts all entries together.
     let json = body(&message(1, events()));
@@ -309,7 +320,12 @@ fn a_gzip_bomb_stops_at_the_limit() {
         max_bytes: json.len() as u64 * 2,
         ..FeedLimits::default()
     };
-    assert_eq!(parse_feed_body(&two, ScanSource::Push, &enough).unwrap().len(), 2);
+    assert_eq!(
+        parse_feed_body(&two, ScanSource::Push, &enough)
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -323,7 +339,10 @@ fn zip_entries_must_be_json() {
         "{err}"
     );
     // macOS resource forks and directories are skipped; a zip of nothing is refused.
-    let data = zip_of(&[("feed.json", &json, true), ("__MACOSX/._feed.json", b"\0\x05", false)]);
+    let data = zip_of(&[
+        ("feed.json", &json, true),
+        ("__MACOSX/._feed.json", b"\0\x05", false),
+    ]);
     assert_eq!(parse(&data).unwrap().len(), 1);
     assert!(matches!(parse(&zip_of(&[])), Err(FeedError::EmptyZip)));
     // A truncated zip.
@@ -345,7 +364,10 @@ fn zip_entries_must_be_json() {
         ..FeedLimits::default()
     };
     let err = parse_feed_body(&zip_of(&refs), ScanSource::Push, &limits).unwrap_err();
-    assert!(matches!(err, FeedError::TooManyEntries { found: 6, limit: 4 }), "{err:?}");
+    assert!(
+        matches!(err, FeedError::TooManyEntries { found: 6, limit: 4 }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -444,12 +466,20 @@ fn the_event_limit_holds_across_messages() {
     };
     let list = body(&json!([message(1, events()), message(2, events())]));
     let err = parse_feed_body(&list, ScanSource::Push, &limits).unwrap_err();
-    assert!(matches!(err, FeedError::TooManyEvents { limit: 7 }), "{err:?}");
+    assert!(
+        matches!(err, FeedError::TooManyEvents { limit: 7 }),
+        "{err:?}"
+    );
     let limits = FeedLimits {
         max_events: 8,
         ..FeedLimits::default()
     };
-    assert_eq!(parse_feed_body(&list, ScanSource::Push, &limits).unwrap().len(), 2);
+    assert_eq!(
+        parse_feed_body(&list, ScanSource::Push, &limits)
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 proptest! {

@@ -74,7 +74,11 @@ fn print_job(spool: &mut Spool, id: &str, n: u32, at: i64) -> Vec<String> {
     let indices: Vec<u32> = (0..n).collect();
     spool.mark_sent_many(id, &indices, None, at - 500).unwrap();
     spool.mark_printed_many(id, &indices, "dock-1", at).unwrap();
-    accepted.serials.iter().map(|s| s.tracking.clone()).collect()
+    accepted
+        .serials
+        .iter()
+        .map(|s| s.tracking.clone())
+        .collect()
 }
 
 /// RFC 3339 UTC text for a Unix-ms time.
@@ -129,7 +133,10 @@ fn stage_never_goes_back_and_changes_are_listed_once() {
             t0() + 3 * DAY,
         )
         .unwrap();
-    assert_eq!((report.inserted, report.duplicates, report.unmatched), (2, 0, 0));
+    assert_eq!(
+        (report.inserted, report.duplicates, report.unmatched),
+        (2, 0, 0)
+    );
     assert_eq!(report.changes.len(), 1, "{:?}", report.changes);
     let change = &report.changes[0];
     assert_eq!(change.tracking, t);
@@ -142,7 +149,11 @@ fn stage_never_goes_back_and_changes_are_listed_once() {
     );
     // A later in-transit scan does not move the stage back, and changes nothing.
     let report = store
-        .add_scans(&[scan(&t, t0() + 3 * DAY, "881", TRANSIT)], &rules, t0() + 3 * DAY)
+        .add_scans(
+            &[scan(&t, t0() + 3 * DAY, "881", TRANSIT)],
+            &rules,
+            t0() + 3 * DAY,
+        )
         .unwrap();
     assert_eq!(report.inserted, 1);
     assert!(report.changes.is_empty(), "{:?}", report.changes);
@@ -161,13 +172,22 @@ fn stage_never_goes_back_and_changes_are_listed_once() {
     assert_eq!(view.prints[0].job_id, "job-1");
     // The same piece by Mailer ID and serial.
     let by_serial = store
-        .piece(&PieceKey::parse("123456-1000").unwrap(), &rules, 5, t0() + 3 * DAY)
+        .piece(
+            &PieceKey::parse("123456-1000").unwrap(),
+            &rules,
+            5,
+            t0() + 3 * DAY,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(by_serial, view);
     // Delivered moves it on once more.
     let report = store
-        .add_scans(&[scan(&t, t0() + 4 * DAY, "X1", DELIVERY)], &rules, t0() + 4 * DAY)
+        .add_scans(
+            &[scan(&t, t0() + 4 * DAY, "X1", DELIVERY)],
+            &rules,
+            t0() + 4 * DAY,
+        )
         .unwrap();
     assert_eq!(report.changes.len(), 1);
     assert_eq!(report.changes[0].to, PieceState::Delivered);
@@ -214,7 +234,9 @@ fn a_scan_from_pull_and_push_is_stored_once() {
     )
     .unwrap();
     assert_eq!(pull.scanned_at.unix_ms, push.scanned_at.unix_ms);
-    let first = store.add_scans(&[pull.clone()], &rules, t0() + DAY).unwrap();
+    let first = store
+        .add_scans(std::slice::from_ref(&pull), &rules, t0() + DAY)
+        .unwrap();
     assert_eq!((first.inserted, first.duplicates), (1, 0));
     let second = store.add_scans(&[push, pull], &rules, t0() + DAY).unwrap();
     assert_eq!((second.inserted, second.duplicates), (0, 2));
@@ -244,7 +266,12 @@ fn scans_match_on_the_tracking_code_whatever_their_routing() {
         .unwrap();
     assert_eq!((report.inserted, report.unmatched), (1, 0));
     let view = store
-        .piece(&PieceKey::parse(&format!("{t}12345")).unwrap(), &rules, 5, t0() + DAY)
+        .piece(
+            &PieceKey::parse(&format!("{t}12345")).unwrap(),
+            &rules,
+            5,
+            t0() + DAY,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(view.prints[0].routing, "12345");
@@ -280,7 +307,12 @@ fn unmatched_scans_are_counted_and_stored() {
     assert_eq!(stranger_change.job_id, None);
     assert_eq!(stranger_change.serial, 42);
     let view = store
-        .piece(&PieceKey::Tracking(stranger.into()), &rules, 5, t0() + 2 * DAY)
+        .piece(
+            &PieceKey::Tracking(stranger.into()),
+            &rules,
+            5,
+            t0() + 2 * DAY,
+        )
         .unwrap()
         .unwrap();
     assert!(view.prints.is_empty());
@@ -310,22 +342,37 @@ fn stalls_are_reported_once_and_cleared_by_a_scan() {
     store
         .add_scans(&[scan(done, t0() + DAY, "918", DPS)], &rules, t0() + DAY)
         .unwrap();
-    assert!(store.mark_stalled(t0() + 5 * DAY - 1, 5, WINDOW).unwrap().is_empty());
+    assert!(store
+        .mark_stalled(t0() + 5 * DAY - 1, 5, WINDOW)
+        .unwrap()
+        .is_empty());
     let stalled = store.mark_stalled(t0() + 5 * DAY, 5, WINDOW).unwrap();
     assert_eq!(stalled.len(), 1, "{stalled:?}");
     assert_eq!(&stalled[0].tracking, quiet);
     assert_eq!(stalled[0].job_id.as_deref(), Some("job-1"));
-    assert_eq!((stalled[0].from, stalled[0].to), (PieceState::Printed, PieceState::Stalled));
+    assert_eq!(
+        (stalled[0].from, stalled[0].to),
+        (PieceState::Printed, PieceState::Stalled)
+    );
     // Reported once.
-    assert!(store.mark_stalled(t0() + 6 * DAY, 5, WINDOW).unwrap().is_empty());
-    let report = store.report(&ReportScope::Job("job-1".into()), 5, t0() + 6 * DAY).unwrap();
+    assert!(store
+        .mark_stalled(t0() + 6 * DAY, 5, WINDOW)
+        .unwrap()
+        .is_empty());
+    let report = store
+        .report(&ReportScope::Job("job-1".into()), 5, t0() + 6 * DAY)
+        .unwrap();
     assert_eq!(report.counts.stalled, 1);
     assert_eq!(report.counts.processed_for_delivery, 1);
     assert_eq!(report.stalled.len(), 1);
     assert_eq!(&report.stalled[0].tracking, quiet);
     // A scan clears it, and the change says so.
     let added = store
-        .add_scans(&[scan(quiet, t0() + 6 * DAY, "271", ORIGIN)], &rules, t0() + 6 * DAY)
+        .add_scans(
+            &[scan(quiet, t0() + 6 * DAY, "271", ORIGIN)],
+            &rules,
+            t0() + 6 * DAY,
+        )
         .unwrap();
     assert_eq!(added.changes.len(), 1);
     assert_eq!(
@@ -333,20 +380,31 @@ fn stalls_are_reported_once_and_cleared_by_a_scan() {
         (PieceState::Stalled, PieceState::Accepted)
     );
     let view = store
-        .piece(&PieceKey::Tracking(quiet.clone()), &rules, 5, t0() + 6 * DAY)
+        .piece(
+            &PieceKey::Tracking(quiet.clone()),
+            &rules,
+            5,
+            t0() + 6 * DAY,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(view.state, PieceState::Accepted);
     assert_eq!(view.stalled_at_ms, None);
     // Quiet again for five days after that scan: stalled again, once.
-    assert!(store.mark_stalled(t0() + 10 * DAY, 5, WINDOW).unwrap().is_empty());
+    assert!(store
+        .mark_stalled(t0() + 10 * DAY, 5, WINDOW)
+        .unwrap()
+        .is_empty());
     let again = store.mark_stalled(t0() + 11 * DAY, 5, WINDOW).unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].from, PieceState::Accepted);
     // Outside the window nothing is marked.
     let (dir2, mut spool2, mut store2) = open("stall-window");
     print_job(&mut spool2, "old", 1, t0());
-    assert!(store2.mark_stalled(t0() + 40 * DAY, 5, WINDOW).unwrap().is_empty());
+    assert!(store2
+        .mark_stalled(t0() + 40 * DAY, 5, WINDOW)
+        .unwrap()
+        .is_empty());
     drop((spool, store, spool2, store2));
     cleanup(&dir);
     cleanup(&dir2);
@@ -378,11 +436,20 @@ fn report_counts_every_state_with_durations_and_csv() {
         )
         .unwrap();
     let now = t0() + 3 * DAY;
-    let report = store.report(&ReportScope::Job("job-1".into()), 5, now).unwrap();
+    let report = store
+        .report(&ReportScope::Job("job-1".into()), 5, now)
+        .unwrap();
     assert_eq!(report.pieces, 5);
     let c = report.counts;
     assert_eq!(
-        (c.printed, c.accepted, c.in_transit, c.processed_for_delivery, c.delivered, c.stalled),
+        (
+            c.printed,
+            c.accepted,
+            c.in_transit,
+            c.processed_for_delivery,
+            c.delivered,
+            c.stalled
+        ),
         (1, 1, 1, 1, 1, 0)
     );
     assert_eq!(c.total(), 5);
@@ -393,22 +460,32 @@ fn report_counts_every_state_with_durations_and_csv() {
     assert_eq!(first.max_ms, Some(2 * DAY));
     let processed = report.print_to_processed;
     assert_eq!(processed.count, 2);
-    assert_eq!((processed.min_ms, processed.max_ms), (Some(DAY), Some(2 * DAY)));
+    assert_eq!(
+        (processed.min_ms, processed.max_ms),
+        (Some(DAY), Some(2 * DAY))
+    );
     let row = &report.rows[2];
     assert_eq!(row.tracking, codes[2]);
     assert_eq!(row.state, PieceState::Delivered);
     assert_eq!(row.last_event_code.as_deref(), Some("X1"));
-    assert_eq!(row.last_facility.as_deref(), Some("CHICAGO IL P&DC, CHICAGO IL 60607"));
+    assert_eq!(
+        row.last_facility.as_deref(),
+        Some("CHICAGO IL P&DC, CHICAGO IL 60607")
+    );
     assert_eq!(row.index, 2);
     assert_eq!(row.recipient, "recipient 2");
     // Serialises (the desk sends it as JSON).
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["counts"]["stalled"], 0);
     // Ten days on, the quiet ones have stalled.
-    let later = store.report(&ReportScope::Job("job-1".into()), 5, t0() + 10 * DAY).unwrap();
+    let later = store
+        .report(&ReportScope::Job("job-1".into()), 5, t0() + 10 * DAY)
+        .unwrap();
     assert_eq!(later.counts.stalled, 3);
     // Since a time: job-2's piece only.
-    let since = store.report(&ReportScope::Since(t0() + DAY), 5, now).unwrap();
+    let since = store
+        .report(&ReportScope::Since(t0() + DAY), 5, now)
+        .unwrap();
     assert_eq!(since.pieces, 1);
     assert_eq!(since.rows[0].tracking, other[0]);
     assert_eq!(since.counts.printed, 1);
@@ -418,7 +495,9 @@ fn report_counts_every_state_with_durations_and_csv() {
     let csv = String::from_utf8(csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 6);
-    assert!(lines[0].starts_with("tracking,mailer_id,serial,job_id,index,printer,recipient,printed_at"));
+    assert!(
+        lines[0].starts_with("tracking,mailer_id,serial,job_id,index,printer,recipient,printed_at")
+    );
     assert!(
         lines[2].contains(&format!(
             "{},123456,000001001,job-1,1,dock-1,recipient 1,{},{},processed_for_delivery,{},{},{},918,",
@@ -455,8 +534,13 @@ fn polling_schedule() {
     assert!(due(&store, t0() + HOUR).is_empty());
     assert_eq!(due(&store, t0() + 2 * HOUR), [a[0].clone(), a[1].clone()]);
     // Most overdue first.
-    assert_eq!(due(&store, t0() + 3 * HOUR), [a[0].clone(), a[1].clone(), b[0].clone()]);
-    let targets = store.due_for_poll(t0() + 3 * HOUR, WINDOW, &steps, 1).unwrap();
+    assert_eq!(
+        due(&store, t0() + 3 * HOUR),
+        [a[0].clone(), a[1].clone(), b[0].clone()]
+    );
+    let targets = store
+        .due_for_poll(t0() + 3 * HOUR, WINDOW, &steps, 1)
+        .unwrap();
     assert_eq!(targets.len(), 1, "limit");
     assert_eq!(targets[0].routing, "12345");
     assert_eq!(targets[0].mailer_id, MID);
@@ -473,24 +557,39 @@ fn polling_schedule() {
     assert_eq!(due(&store, t0() + 5 * HOUR)[..1], [a[1].clone()]);
     assert!(due(&store, t0() + 5 * HOUR).contains(&a[0]));
     let view = store
-        .piece(&PieceKey::Tracking(a[0].clone()), &default_rules(), 5, t0() + 3 * HOUR)
+        .piece(
+            &PieceKey::Tracking(a[0].clone()),
+            &default_rules(),
+            5,
+            t0() + 3 * HOUR,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(view.polls, 1);
     assert_eq!(view.last_polled_ms, Some(t0() + 3 * HOUR));
     assert_eq!(view.next_poll_ms, Some(next));
     assert_eq!(view.last_error.as_deref(), Some("IV-MTR answered 503"));
-    store.record_poll(&a[0], t0() + 5 * HOUR, t0() + 7 * HOUR, None).unwrap();
-    let polled = store.due_for_poll(t0() + 7 * HOUR, WINDOW, &steps, 10).unwrap();
+    store
+        .record_poll(&a[0], t0() + 5 * HOUR, t0() + 7 * HOUR, None)
+        .unwrap();
+    let polled = store
+        .due_for_poll(t0() + 7 * HOUR, WINDOW, &steps, 10)
+        .unwrap();
     let a0 = polled.iter().find(|p| p.tracking == a[0]).unwrap();
     assert_eq!(a0.polls, 2);
     // Processed for delivery: no longer polled.
     store
-        .add_scans(&[scan(&a[1], t0() + 4 * HOUR, "918", DPS)], &default_rules(), t0() + 4 * HOUR)
+        .add_scans(
+            &[scan(&a[1], t0() + 4 * HOUR, "918", DPS)],
+            &default_rules(),
+            t0() + 4 * HOUR,
+        )
         .unwrap();
     assert!(!due(&store, t0() + 7 * HOUR).contains(&a[1]));
     // Outside the window: no longer polled.
-    assert!(due(&store, t0() + WINDOW + 30 * 60_000).iter().all(|t| t == &b[0]));
+    assert!(due(&store, t0() + WINDOW + 30 * 60_000)
+        .iter()
+        .all(|t| t == &b[0]));
     assert!(due(&store, t0() + WINDOW + 2 * HOUR).is_empty());
     // Piece info from the pull API; a later partial answer keeps the rest.
     let info = PieceInfo {
@@ -513,7 +612,10 @@ fn polling_schedule() {
         .piece(&PieceKey::Tracking(b[0].clone()), &default_rules(), 5, t0())
         .unwrap()
         .unwrap();
-    assert_eq!(view.info.expected_delivery_date.as_deref(), Some("2026-11-06"));
+    assert_eq!(
+        view.info.expected_delivery_date.as_deref(),
+        Some("2026-11-06")
+    );
     assert_eq!(view.info.mail_class.as_deref(), Some("First-Class"));
     drop((spool, store));
     cleanup(&dir);
@@ -544,12 +646,22 @@ fn feed_redelivery_is_idempotent() {
     let first = store.add_feed(&body, &rules, t0() + 2 * DAY).unwrap();
     assert_eq!(first.messages, 2);
     assert_eq!(first.already_received, 0);
-    assert_eq!((first.inserted, first.duplicates, first.unmatched), (3, 0, 0));
+    assert_eq!(
+        (first.inserted, first.duplicates, first.unmatched),
+        (3, 0, 0)
+    );
     assert_eq!(first.skipped, 2);
     // One change per piece, from its state before the body to after it.
     assert_eq!(first.changes.len(), 2);
-    let c0 = first.changes.iter().find(|c| c.tracking == codes[0]).unwrap();
-    assert_eq!((c0.from, c0.to), (PieceState::Printed, PieceState::ProcessedForDelivery));
+    let c0 = first
+        .changes
+        .iter()
+        .find(|c| c.tracking == codes[0])
+        .unwrap();
+    assert_eq!(
+        (c0.from, c0.to),
+        (PieceState::Printed, PieceState::ProcessedForDelivery)
+    );
     // The same body again: both messages skipped, nothing stored, nothing changed.
     let again = store.add_feed(&body, &rules, t0() + 3 * DAY).unwrap();
     assert_eq!((again.messages, again.already_received), (2, 2));
@@ -563,7 +675,9 @@ fn feed_redelivery_is_idempotent() {
         scans: vec![scan(&codes[1], t0() + DAY, "271", ORIGIN)],
         skipped: 0,
     };
-    let report = store.add_feed(&[anonymous.clone(), anonymous], &rules, t0() + 3 * DAY).unwrap();
+    let report = store
+        .add_feed(&[anonymous.clone(), anonymous], &rules, t0() + 3 * DAY)
+        .unwrap();
     assert_eq!((report.messages, report.already_received), (2, 0));
     assert_eq!((report.inserted, report.duplicates), (0, 2));
     drop((spool, store));
@@ -574,7 +688,9 @@ fn feed_redelivery_is_idempotent() {
 fn a_same_serial_reprint_shows_two_prints() {
     let (dir, mut spool, mut store) = open("reprint");
     let t = print_job(&mut spool, "job-1", 1, t0()).remove(0);
-    let again = spool.reprint("job-1", Serials::Same, None, t0() + HOUR).unwrap();
+    let again = spool
+        .reprint("job-1", Serials::Same, None, t0() + HOUR)
+        .unwrap();
     assert_eq!(again.serials[0].tracking, t);
     spool
         .mark_sent_many(&again.job_id, &[0], None, t0() + HOUR)
@@ -594,8 +710,13 @@ fn a_same_serial_reprint_shows_two_prints() {
     let added = store
         .add_scans(&[scan(&t, t0() + DAY, "271", ORIGIN)], &rules, t0() + DAY)
         .unwrap();
-    assert_eq!(added.changes[0].job_id.as_deref(), Some(again.job_id.as_str()));
-    let report = store.report(&ReportScope::Since(t0()), 5, t0() + DAY).unwrap();
+    assert_eq!(
+        added.changes[0].job_id.as_deref(),
+        Some(again.job_id.as_str())
+    );
+    let report = store
+        .report(&ReportScope::Since(t0()), 5, t0() + DAY)
+        .unwrap();
     assert_eq!(report.pieces, 1);
     assert_eq!(report.rows[0].printer, "dock-2");
     // Time to first scan counts from the first print.
@@ -630,7 +751,9 @@ fn opens_only_a_spool_and_leaves_its_version_alone() {
     drop(TrackingStore::open(&path).unwrap());
     let store = TrackingStore::open(&path).unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, 2);
     let index: i64 = conn
         .query_row(
@@ -644,7 +767,10 @@ fn opens_only_a_spool_and_leaves_its_version_alone() {
     conn.execute("INSERT INTO tracking_schema (version) VALUES (99)", [])
         .unwrap();
     let err = TrackingStore::open(&path).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
     drop(store);
     drop(Spool::open(&path).unwrap());
     print_job(&mut spool, "after", 1, t0());
@@ -665,7 +791,9 @@ fn many_pieces_report_in_one_query() {
     let added = store.add_scans(&scans, &rules, t0() + DAY).unwrap();
     assert_eq!(added.inserted, 1000);
     assert_eq!(added.changes.len(), 1000);
-    let report = store.report(&ReportScope::Job("big".into()), 5, t0() + DAY).unwrap();
+    let report = store
+        .report(&ReportScope::Job("big".into()), 5, t0() + DAY)
+        .unwrap();
     assert_eq!(report.pieces, 2000);
     assert_eq!(report.counts.processed_for_delivery, 1000);
     assert_eq!(report.counts.printed, 1000);

@@ -283,9 +283,11 @@ fn parse_zip(
     source: ScanSource,
     budget: &mut Budget<'_>,
 ) -> Result<Vec<FeedMessage>, FeedError> {
-    let zip_err = |place: FeedPlace| move |e: zip::result::ZipError| FeedError::Zip {
-        place,
-        reason: e.to_string(),
+    let zip_err = |place: FeedPlace| {
+        move |e: zip::result::ZipError| FeedError::Zip {
+            place,
+            reason: e.to_string(),
+        }
     };
     let mut archive =
         zip::ZipArchive::new(Cursor::new(body)).map_err(zip_err(FeedPlace::default()))?;
@@ -308,11 +310,18 @@ fn parse_zip(
             entry: Some(name),
             message: None,
         };
-        let data = budget.read_bounded(&mut entry).map_err(|e| FeedError::Zip {
-            place: place.clone(),
-            reason: e.to_string(),
-        })?;
+        let data = budget
+            .read_bounded(&mut entry)
+            .map_err(|e| FeedError::Zip {
+                place: place.clone(),
+                reason: e.to_string(),
+            })?;
         drop(entry);
+        if data.len() as u64 > budget.bytes_left {
+            return Err(FeedError::TooLarge {
+                limit: budget.limits.max_bytes,
+            });
+        }
         let json = if data.starts_with(GZIP_MAGIC) {
             // Not charged twice: only the inflated text counts.
             let mut inner = Budget {

@@ -394,7 +394,10 @@ fn check_digits(field: &'static str, text: &str) -> Result<(), ScanError> {
     match text.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
         Some((position, c)) => Err(ScanError::Invalid {
             field,
-            reason: format!("has {c:?} at position {}; expected digits only", position + 1),
+            reason: format!(
+                "has {c:?} at position {}; expected digits only",
+                position + 1
+            ),
         }),
         None => Ok(()),
     }
@@ -735,7 +738,7 @@ impl<'a> Cursor<'a> {
         Ok((value, n))
     }
 
-    fn expect(&mut self, b: u8, what: &str) -> Result<(), String> {
+    fn require(&mut self, b: u8, what: &str) -> Result<(), String> {
         if self.eat(b) {
             Ok(())
         } else {
@@ -758,19 +761,19 @@ fn parse_civil(text: &str) -> Result<(Civil, Option<i32>), String> {
         bytes: text.as_bytes(),
         at: 0,
     };
-    let (first, first_len) = c.digits(1, 4, "date").map_err(|_| {
-        "does not start with a date such as 2026-11-20 or 11/20/2026".to_owned()
-    })?;
+    let (first, first_len) = c
+        .digits(1, 4, "date")
+        .map_err(|_| "does not start with a date such as 2026-11-20 or 11/20/2026".to_owned())?;
     let (year, month, day) = if first_len == 4 {
-        c.expect(b'-', "'-' after the year")?;
+        c.require(b'-', "'-' after the year")?;
         let (month, _) = c.digits(2, 2, "two-digit month")?;
-        c.expect(b'-', "'-' after the month")?;
+        c.require(b'-', "'-' after the month")?;
         let (day, _) = c.digits(2, 2, "two-digit day")?;
         (first, month, day)
     } else if first_len <= 2 {
-        c.expect(b'/', "'/' after the month")?;
+        c.require(b'/', "'/' after the month")?;
         let (day, _) = c.digits(1, 2, "day")?;
-        c.expect(b'/', "'/' after the day")?;
+        c.require(b'/', "'/' after the day")?;
         let (year, _) = c.digits(4, 4, "four-digit year")?;
         (year, first, day)
     } else {
@@ -785,7 +788,9 @@ fn parse_civil(text: &str) -> Result<(Civil, Option<i32>), String> {
     }
     let last = days_in_month(year, month);
     if day < 1 || day > last {
-        return Err(format!("has day {day}; {year:04}-{month:02} has {last} days"));
+        return Err(format!(
+            "has day {day}; {year:04}-{month:02} has {last} days"
+        ));
     }
     if !(c.eat(b'T') || c.eat(b't') || c.eat(b' ')) {
         return Err(format!(
@@ -795,7 +800,7 @@ fn parse_civil(text: &str) -> Result<(Civil, Option<i32>), String> {
     }
     c.skip_blanks();
     let (mut hour, _) = c.digits(1, 2, "hour")?;
-    c.expect(b':', "':' after the hour")?;
+    c.require(b':', "':' after the hour")?;
     let (minute, _) = c.digits(2, 2, "two-digit minute")?;
     let second = if c.eat(b':') {
         c.digits(2, 2, "two-digit second")?.0
@@ -1065,8 +1070,8 @@ mod tests {
                 "imb": "0027012345612345678960601"}"#,
         );
         let pull = Scan::from_raw(RawScan::from_json(&pull).unwrap(), ScanSource::Pull).unwrap();
-        let push = Scan::from_raw(RawScan::from_json(&feed_event()).unwrap(), ScanSource::Push)
-            .unwrap();
+        let push =
+            Scan::from_raw(RawScan::from_json(&feed_event()).unwrap(), ScanSource::Push).unwrap();
         assert_eq!(pull.routing, "60601");
         assert_eq!(pull.dedup_key(), push.dedup_key());
     }
@@ -1144,8 +1149,8 @@ mod tests {
         for (i, (field, value, message)) in cases.iter().enumerate() {
             let mut o = feed_event();
             o.insert((*field).into(), value.clone());
-            let err = Scan::from_raw(RawScan::from_json(&o).unwrap(), ScanSource::Push)
-                .unwrap_err();
+            let err =
+                Scan::from_raw(RawScan::from_json(&o).unwrap(), ScanSource::Push).unwrap_err();
             assert_eq!(err.to_string(), *message, "case {i}");
         }
         let mut o = feed_event();
@@ -1161,15 +1166,65 @@ mod tests {
 
     #[test]
     fn time_forms() {
-        let cases: &[(&str, Option<&str>, &str, Option<i32>, bool)] = &[
-            ("2026-11-20 08:15:00", None, "2026-11-20T08:15:00", None, false),
-            ("2026-11-20T08:15:00Z", Some("IL"), "2026-11-20T08:15:00", Some(0), false),
-            ("2026-07-04T08:15:00.250-05:00", None, "2026-07-04T08:15:00", Some(-300), false),
-            ("2026-07-04 08:15:00-0500", None, "2026-07-04T08:15:00", Some(-300), false),
-            ("07/04/2026 08:15:00", Some("ny"), "2026-07-04T08:15:00", Some(-240), true),
-            ("7/4/2026 8:15:00 PM", Some("AZ"), "2026-07-04T20:15:00", Some(-420), true),
-            ("01/05/2026 12:05:09 AM", Some("HI"), "2026-01-05T00:05:09", Some(-600), true),
-            ("01/05/2026 12:05 PM", Some("XX"), "2026-01-05T12:05:00", None, false),
+        /// Text, facility state, local time, offset, inferred.
+        type Case<'a> = (&'a str, Option<&'a str>, &'a str, Option<i32>, bool);
+        let cases: &[Case] = &[
+            (
+                "2026-11-20 08:15:00",
+                None,
+                "2026-11-20T08:15:00",
+                None,
+                false,
+            ),
+            (
+                "2026-11-20T08:15:00Z",
+                Some("IL"),
+                "2026-11-20T08:15:00",
+                Some(0),
+                false,
+            ),
+            (
+                "2026-07-04T08:15:00.250-05:00",
+                None,
+                "2026-07-04T08:15:00",
+                Some(-300),
+                false,
+            ),
+            (
+                "2026-07-04 08:15:00-0500",
+                None,
+                "2026-07-04T08:15:00",
+                Some(-300),
+                false,
+            ),
+            (
+                "07/04/2026 08:15:00",
+                Some("ny"),
+                "2026-07-04T08:15:00",
+                Some(-240),
+                true,
+            ),
+            (
+                "7/4/2026 8:15:00 PM",
+                Some("AZ"),
+                "2026-07-04T20:15:00",
+                Some(-420),
+                true,
+            ),
+            (
+                "01/05/2026 12:05:09 AM",
+                Some("HI"),
+                "2026-01-05T00:05:09",
+                Some(-600),
+                true,
+            ),
+            (
+                "01/05/2026 12:05 PM",
+                Some("XX"),
+                "2026-01-05T12:05:00",
+                None,
+                false,
+            ),
         ];
         for (i, (text, state, local, offset, inferred)) in cases.iter().enumerate() {
             let t = ScanTime::parse(text, *state).unwrap();
@@ -1239,9 +1294,16 @@ mod tests {
     }
 
     fn civil_strategy() -> impl Strategy<Value = (i64, u32, u32, u32, u32, u32, u32)> {
-        (1i64..=9999, 1u32..=12, 1u32..=31, 0u32..24, 0u32..60, 0u32..60, 0u32..1000).prop_map(
-            |(y, m, d, h, mi, s, ms)| (y, m, d.min(days_in_month(y, m)), h, mi, s, ms),
+        (
+            1i64..=9999,
+            1u32..=12,
+            1u32..=31,
+            0u32..24,
+            0u32..60,
+            0u32..60,
+            0u32..1000,
         )
+            .prop_map(|(y, m, d, h, mi, s, ms)| (y, m, d.min(days_in_month(y, m)), h, mi, s, ms))
     }
 
     proptest! {

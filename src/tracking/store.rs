@@ -103,7 +103,8 @@ CREATE TABLE tracking_feed_messages (
 
 /// The index on the spool's print log this store needs for its joins (the spool does
 /// not mind an extra index).
-const PRINT_LOG_INDEX: &str = "CREATE INDEX IF NOT EXISTS tracking_print_log ON print_log(tracking)";
+const PRINT_LOG_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS tracking_print_log ON print_log(tracking)";
 
 /// Milliseconds in an hour, a day.
 const HOUR_MS: i64 = 3_600_000;
@@ -509,11 +510,8 @@ impl PieceKey {
         let trimmed = text.trim();
         if let Some((mid, serial)) = trimmed.split_once(['-', ':']) {
             let (mid, serial) = (mid.trim(), serial.trim());
-            if !mid.bytes().all(|b| b.is_ascii_digit()) || !(mid.len() == 6 || mid.len() == 9)
-            {
-                return Err(bad(format!(
-                    "Mailer ID {mid:?} is not 6 or 9 digits"
-                )));
+            if !mid.bytes().all(|b| b.is_ascii_digit()) || !(mid.len() == 6 || mid.len() == 9) {
+                return Err(bad(format!("Mailer ID {mid:?} is not 6 or 9 digits")));
             }
             let nine = mid.starts_with('9');
             if nine != (mid.len() == 9) {
@@ -592,7 +590,12 @@ pub fn stage_of(scan: &Scan, rules: &[StageRule]) -> Stage {
 /// processed-for-delivery and nothing was heard (`last_activity_ms`: the later of the
 /// last scan and the last print) for `stall_days` or more. `stall_days = 0` turns
 /// stalling off.
-pub fn piece_state(stage: Stage, last_activity_ms: i64, now_ms: i64, stall_days: u32) -> PieceState {
+pub fn piece_state(
+    stage: Stage,
+    last_activity_ms: i64,
+    now_ms: i64,
+    stall_days: u32,
+) -> PieceState {
     let quiet = now_ms.saturating_sub(last_activity_ms);
     if stall_days > 0
         && stage < Stage::ProcessedForDelivery
@@ -610,7 +613,10 @@ pub fn piece_state(stage: Stage, last_activity_ms: i64, now_ms: i64, stall_days:
 fn poll_interval_ms(age_ms: i64, poll: &[PollStep]) -> Option<i64> {
     let step = poll
         .iter()
-        .find(|s| s.until_hours.is_none_or(|h| age_ms < i64::from(h) * HOUR_MS))
+        .find(|s| {
+            s.until_hours
+                .is_none_or(|h| age_ms < i64::from(h) * HOUR_MS)
+        })
         .or(poll.last())?;
     Some(step.interval_ms().max(1000))
 }
@@ -794,16 +800,16 @@ struct Batch {
 
 /// A piece's progress as stored (`None` when it has no row).
 fn load_progress(conn: &Connection, tracking: &str) -> Result<Option<Progress>, StoreError> {
-    let row: Option<(String, Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = conn
+    let row: Option<(String, [Option<i64>; 4])> = conn
         .prepare_cached(
             "SELECT stage, first_scan_ms, processed_ms, last_scan_ms, stalled_at_ms
              FROM tracking_pieces WHERE tracking = ?1",
         )?
         .query_row([tracking], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
         })
         .optional()?;
-    row.map(|(stage, first, processed, last, stalled)| {
+    row.map(|(stage, [first, processed, last, stalled])| {
         Ok(Progress {
             stage: stage_from_sql(&stage)?,
             first_scan_ms: first,
@@ -901,7 +907,10 @@ fn insert_scans(
                     progress,
                     matched: in_print_log(conn, &scan.tracking)?,
                 };
-                batch.touched.entry(scan.tracking.clone()).or_insert(touched)
+                batch
+                    .touched
+                    .entry(scan.tracking.clone())
+                    .or_insert(touched)
             }
         };
         if !touched.matched {
@@ -984,7 +993,8 @@ impl TrackingStore {
                 | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .map_err(open_err)?;
@@ -1017,7 +1027,9 @@ impl TrackingStore {
                 path: path.to_owned(),
             });
         }
-        tx.execute_batch("CREATE TABLE IF NOT EXISTS tracking_schema (version INTEGER NOT NULL) STRICT")?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS tracking_schema (version INTEGER NOT NULL) STRICT",
+        )?;
         let found: Option<i64> =
             tx.query_row("SELECT MAX(version) FROM tracking_schema", [], |r| r.get(0))?;
         match found {
@@ -1291,7 +1303,18 @@ impl TrackingStore {
         }
         let (stored, first, processed, last, stalled_at, polls, polled, next, error, info) =
             match row {
-                Some((stage, first, processed, last, stalled, polls, polled, next, error, info)) => (
+                Some((
+                    stage,
+                    first,
+                    processed,
+                    last,
+                    stalled,
+                    polls,
+                    polled,
+                    next,
+                    error,
+                    info,
+                )) => (
                     stage_from_sql(&stage)?,
                     first,
                     processed,
@@ -1586,7 +1609,11 @@ impl TrackingStore {
             ])?;
             while let Some(row) = rows.next()? {
                 let stage: String = row.get(2)?;
-                found.push((row.get::<_, String>(0)?, row.get(1)?, stage_from_sql(&stage)?));
+                found.push((
+                    row.get::<_, String>(0)?,
+                    row.get(1)?,
+                    stage_from_sql(&stage)?,
+                ));
             }
         }
         let mut changes = Vec::with_capacity(found.len());
@@ -1687,7 +1714,10 @@ mod tests {
     fn next_poll_follows_the_age_steps() {
         let printed = 1_000_000;
         // Age 0 and just under 48 h: every 120 minutes.
-        assert_eq!(next_poll_ms(printed, printed, &steps()), printed + 120 * MINUTE_MS);
+        assert_eq!(
+            next_poll_ms(printed, printed, &steps()),
+            printed + 120 * MINUTE_MS
+        );
         let at = printed + 48 * HOUR_MS - 1;
         assert_eq!(next_poll_ms(printed, at, &steps()), at + 120 * MINUTE_MS);
         // 48 h to 168 h: every 360 minutes.
@@ -1702,9 +1732,15 @@ mod tests {
             every_minutes: 15,
             every_seconds: None,
         }];
-        assert_eq!(next_poll_ms(0, 10 * HOUR_MS, &bounded), 10 * HOUR_MS + 15 * MINUTE_MS);
+        assert_eq!(
+            next_poll_ms(0, 10 * HOUR_MS, &bounded),
+            10 * HOUR_MS + 15 * MINUTE_MS
+        );
         // A clock behind the print time counts as age 0; no steps, never.
-        assert_eq!(next_poll_ms(printed, printed - 5, &steps()), printed - 5 + 120 * MINUTE_MS);
+        assert_eq!(
+            next_poll_ms(printed, printed - 5, &steps()),
+            printed - 5 + 120 * MINUTE_MS
+        );
         assert_eq!(next_poll_ms(0, 0, &[]), i64::MAX);
         // Seconds add to minutes; zero counts as one second.
         let mut short = vec![PollStep {
@@ -1722,7 +1758,10 @@ mod tests {
     fn durations_are_nearest_rank() {
         assert_eq!(duration_stats(vec![]), DurationStats::default());
         let one = duration_stats(vec![7]);
-        assert_eq!((one.min_ms, one.median_ms, one.p90_ms, one.max_ms), (Some(7), Some(7), Some(7), Some(7)));
+        assert_eq!(
+            (one.min_ms, one.median_ms, one.p90_ms, one.max_ms),
+            (Some(7), Some(7), Some(7), Some(7))
+        );
         let ten = duration_stats((1..=10).rev().collect());
         assert_eq!(ten.count, 10);
         assert_eq!(
@@ -1736,15 +1775,30 @@ mod tests {
     #[test]
     fn piece_state_stalls_only_below_processed() {
         let day = DAY_MS;
-        assert_eq!(piece_state(Stage::Accepted, 0, 5 * day - 1, 5), PieceState::Accepted);
-        assert_eq!(piece_state(Stage::Accepted, 0, 5 * day, 5), PieceState::Stalled);
-        assert_eq!(piece_state(Stage::Printed, 0, 9 * day, 5), PieceState::Stalled);
+        assert_eq!(
+            piece_state(Stage::Accepted, 0, 5 * day - 1, 5),
+            PieceState::Accepted
+        );
+        assert_eq!(
+            piece_state(Stage::Accepted, 0, 5 * day, 5),
+            PieceState::Stalled
+        );
+        assert_eq!(
+            piece_state(Stage::Printed, 0, 9 * day, 5),
+            PieceState::Stalled
+        );
         assert_eq!(
             piece_state(Stage::ProcessedForDelivery, 0, 9 * day, 5),
             PieceState::ProcessedForDelivery
         );
-        assert_eq!(piece_state(Stage::Delivered, 0, 9 * day, 5), PieceState::Delivered);
-        assert_eq!(piece_state(Stage::InTransit, 0, 90 * day, 0), PieceState::InTransit);
+        assert_eq!(
+            piece_state(Stage::Delivered, 0, 9 * day, 5),
+            PieceState::Delivered
+        );
+        assert_eq!(
+            piece_state(Stage::InTransit, 0, 90 * day, 0),
+            PieceState::InTransit
+        );
     }
 
     fn scan(phase: Option<&str>, code: &str) -> Scan {
@@ -1763,15 +1817,31 @@ mod tests {
         let rules = default_rules();
         let cases = [
             // 0: code rule comes first
-            (Some("Phase 2 - Destination Processing"), "918", Stage::ProcessedForDelivery),
+            (
+                Some("Phase 2 - Destination Processing"),
+                "918",
+                Stage::ProcessedForDelivery,
+            ),
             // 1-3: phase spelled three ways
-            (Some("Phase 3c - Destination Sequenced Carrier Sortation"), "891", Stage::ProcessedForDelivery),
+            (
+                Some("Phase 3c - Destination Sequenced Carrier Sortation"),
+                "891",
+                Stage::ProcessedForDelivery,
+            ),
             (Some("PHASE 3C"), "891", Stage::ProcessedForDelivery),
             (Some("Phase3c"), "891", Stage::ProcessedForDelivery),
             // 4: 3a is only in transit
-            (Some("Phase 3a - Destination Secondary"), "891", Stage::InTransit),
+            (
+                Some("Phase 3a - Destination Secondary"),
+                "891",
+                Stage::InTransit,
+            ),
             // 5: origin
-            (Some("Phase 0 Origin Processing Cancellation of Postage"), "010", Stage::Accepted),
+            (
+                Some("Phase 0 Origin Processing Cancellation of Postage"),
+                "010",
+                Stage::Accepted,
+            ),
             // 6: delivery
             (Some("Phase 4c - Delivery"), "xx1", Stage::Delivered),
             // 7: no phase, unknown code
@@ -1814,7 +1884,15 @@ mod tests {
             "`0027012345612345678960` is not a piece: it has 22 digits; expected a 20-digit \
              tracking code, a 25-, 29- or 31-digit IMb, or MAILERID-SERIAL"
         );
-        for bad in ["923456-1", "123456789-1", "123456-", "123456-1234567890", "912345678-1234567", "abc", "05270123456123456789"] {
+        for bad in [
+            "923456-1",
+            "123456789-1",
+            "123456-",
+            "123456-1234567890",
+            "912345678-1234567",
+            "abc",
+            "05270123456123456789",
+        ] {
             assert!(PieceKey::parse(bad).is_err(), "{bad}");
         }
     }

@@ -58,6 +58,10 @@ pub struct TrackArgs {
     /// MAILERID-SERIAL, or a bare serial when labeld has one Mailer ID.
     #[arg(value_name = "IMB_OR_SERIAL")]
     piece: String,
+    /// Ask IV-MTR now instead of showing only what labeld has stored (needs
+    /// `[tracking] enabled` in labeld's configuration).
+    #[arg(long)]
+    refresh: bool,
     #[command(flatten)]
     conn: Conn,
 }
@@ -166,7 +170,11 @@ pub fn check_piece_arg(text: &str) -> Result<String, String> {
 pub fn track(args: TrackArgs) -> Result<(), Failure> {
     let piece = check_piece_arg(&args.piece).map_err(Failure::Input)?;
     let mut session = Session::open(&args.conn)?;
-    let mut reply = session.call(json!({"op": "track", "piece": piece}))?;
+    let mut reply =
+        session.call(json!({"op": "track", "piece": piece, "refresh": args.refresh}))?;
+    if let Some(why) = reply.get("refresh_error").and_then(Value::as_str) {
+        eprintln!("labelctl: IV-MTR lookup failed ({why}); showing what labeld has stored");
+    }
     let value = reply.remove("piece").unwrap_or(Value::Null);
     if args.conn.json {
         println!("{value}");
