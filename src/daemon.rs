@@ -397,6 +397,7 @@ fn start_poller(resolved: &Resolved, events: &Events) -> Result<Poller, DaemonEr
         resolved.tracking.clone(),
         credentials,
         events.clone(),
+        resolved.log_retention,
     )
     .map_err(|e| DaemonError::Tracking(e.to_string()))
 }

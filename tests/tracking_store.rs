@@ -299,13 +299,10 @@ fn unmatched_scans_are_counted_and_stored() {
         )
         .unwrap();
     assert_eq!((report.inserted, report.unmatched), (3, 2));
-    let stranger_change = report
-        .changes
-        .iter()
-        .find(|c| c.tracking == stranger)
-        .unwrap();
-    assert_eq!(stranger_change.job_id, None);
-    assert_eq!(stranger_change.serial, 42);
+    // Only the printed piece's change is announced.
+    assert_eq!(report.changes.len(), 1, "{:?}", report.changes);
+    assert_eq!(report.changes[0].tracking, printed);
+    assert_eq!(report.changes[0].job_id.as_deref(), Some("job-1"));
     let view = store
         .piece(
             &PieceKey::Tracking(stranger.into()),
@@ -798,6 +795,42 @@ fn many_pieces_report_in_one_query() {
     assert_eq!(report.counts.processed_for_delivery, 1000);
     assert_eq!(report.counts.printed, 1000);
     assert_eq!(report.print_to_processed.count, 1000);
+    drop((spool, store));
+    cleanup(&dir);
+}
+
+#[test]
+fn prune_keeps_printed_pieces_and_drops_the_rest_after_retention() {
+    let (dir, mut spool, mut store) = open("prune");
+    let printed = print_job(&mut spool, "job-1", 1, t0()).remove(0);
+    let rules = default_rules();
+    let stranger = "00270123456000000042";
+    store
+        .add_scans(
+            &[
+                scan(stranger, t0() + DAY, "271", ORIGIN),
+                scan(&printed, t0() + DAY, "271", ORIGIN),
+            ],
+            &rules,
+            t0() + DAY,
+        )
+        .unwrap();
+    let key = |t: &str| PieceKey::Tracking(t.into());
+    // Before the cutoff passes the scans' receipt: nothing goes.
+    let none = store.prune(t0()).unwrap();
+    assert_eq!((none.scans, none.pieces), (0, 0));
+    // After it: the stranger's scan and piece go, the printed piece stays whole.
+    let later = t0() + 10 * DAY;
+    let report = store.prune(later).unwrap();
+    assert_eq!((report.scans, report.pieces), (1, 1), "{report:?}");
+    assert_eq!(store.piece(&key(stranger), &rules, 5, later).unwrap(), None);
+    let kept = store.piece(&key(&printed), &rules, 5, later).unwrap().unwrap();
+    assert_eq!(kept.scans.len(), 1);
+    // Once the spool prunes its print-log row, the piece's tracking goes too.
+    spool.prune(later).unwrap();
+    let report = store.prune(later).unwrap();
+    assert_eq!((report.scans, report.pieces), (1, 1), "{report:?}");
+    assert_eq!(store.piece(&key(&printed), &rules, 5, later).unwrap(), None);
     drop((spool, store));
     cleanup(&dir);
 }

@@ -30,6 +30,8 @@ const ROUND: usize = 64;
 const IDLE: Duration = Duration::from_secs(60);
 /// Pause after a refused login.
 const LOGIN_PAUSE: Duration = Duration::from_secs(3600);
+/// How often old tracking rows are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Longest pause after an outage.
 const MAX_OUTAGE_PAUSE: Duration = Duration::from_secs(3600);
 
@@ -60,7 +62,8 @@ pub struct Poller {
 
 impl Poller {
     /// Starts polling with `credentials`; without them (push feeds only) the thread
-    /// only looks for stalled pieces.
+    /// only looks for stalled pieces. Either way it prunes, every hour, the tracking
+    /// rows of pieces gone from the print log for longer than `retention`.
     ///
     /// # Errors
     ///
@@ -70,6 +73,7 @@ impl Poller {
         settings: TrackingSettings,
         credentials: Option<Credentials>,
         events: Events,
+        retention: Duration,
     ) -> Result<Poller, PollerError> {
         let store = TrackingStore::open(spool)?;
         let stopping = Arc::new(AtomicBool::new(false));
@@ -90,6 +94,8 @@ impl Poller {
                     next_request: Instant::now(),
                     outages: 0,
                     last_stall_check: None,
+                    retention,
+                    last_prune: None,
                 };
                 tracker.run();
             })
@@ -141,6 +147,9 @@ struct Tracker {
     /// Failures in a row (reset by an answer).
     outages: u32,
     last_stall_check: Option<Instant>,
+    /// Tracking rows of pieces gone from the print log this long are deleted.
+    retention: Duration,
+    last_prune: Option<Instant>,
 }
 
 impl Tracker {
@@ -179,6 +188,10 @@ impl Tracker {
             {
                 self.check_stalled();
                 self.last_stall_check = Some(Instant::now());
+            }
+            if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                self.prune();
+                self.last_prune = Some(Instant::now());
             }
             if self.client.is_none() {
                 if !self.wait(self.idle()) {
@@ -290,6 +303,22 @@ impl Tracker {
     fn record(&mut self, target: &PollTarget, now: i64, next: i64, error: Option<&str>) {
         if let Err(e) = self.store.record_poll(&target.tracking, now, next, error) {
             tracing::error!(error = %e, "tracking store");
+        }
+    }
+
+    fn prune(&mut self) {
+        let retention_ms = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        match self.store.prune(now_ms().saturating_sub(retention_ms)) {
+            Ok(report) if report.scans + report.pieces + report.feed_messages > 0 => {
+                tracing::info!(
+                    scans = report.scans,
+                    pieces = report.pieces,
+                    feed_messages = report.feed_messages,
+                    "tracking: pruned"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "tracking store"),
         }
     }
 

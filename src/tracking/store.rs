@@ -101,10 +101,11 @@ CREATE TABLE tracking_feed_messages (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// The index on the spool's print log this store needs for its joins (the spool does
-/// not mind an extra index).
-const PRINT_LOG_INDEX: &str =
-    "CREATE INDEX IF NOT EXISTS tracking_print_log ON print_log(tracking)";
+/// The indexes on the spool's print log this store needs for its joins and job
+/// reports (the spool does not mind extra indexes).
+const PRINT_LOG_INDEX: &str = "
+CREATE INDEX IF NOT EXISTS tracking_print_log ON print_log(tracking);
+CREATE INDEX IF NOT EXISTS tracking_print_log_job ON print_log(job_id);";
 
 /// Milliseconds in an hour, a day.
 const HOUR_MS: i64 = 3_600_000;
@@ -239,7 +240,7 @@ pub struct AddReport {
     pub duplicates: u64,
     /// Scans of pieces labeld did not print (stored, not in the print log).
     pub unmatched: u64,
-    /// Pieces whose state changed.
+    /// Printed pieces (in the print log) whose state changed.
     pub changes: Vec<StateChange>,
 }
 
@@ -288,7 +289,7 @@ pub struct FeedReport {
     pub unmatched: u64,
     /// Tray and container events skipped (of the messages not skipped).
     pub skipped: u64,
-    /// Pieces whose state changed.
+    /// Printed pieces (in the print log) whose state changed.
     pub changes: Vec<StateChange>,
 }
 
@@ -947,7 +948,9 @@ fn finish_batch(conn: &Connection, batch: &Batch) -> Result<Vec<StateChange>, St
             p.stalled_at_ms,
         ])?;
         let after = p.reported_state();
-        if after != touched.before {
+        // Events are for pieces labeld printed; a scan of the same Mailer ID printed
+        // elsewhere is stored and counted, not announced.
+        if after != touched.before && touched.matched {
             changes.push(StateChange {
                 tracking: tracking.clone(),
                 mailer_id,
@@ -966,6 +969,63 @@ fn finish_batch(conn: &Connection, batch: &Batch) -> Result<Vec<StateChange>, St
 pub struct TrackingStore {
     /// The connection; every public write is one transaction on it.
     conn: Connection,
+}
+
+/// What [`TrackingStore::prune`] deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TrackingPruneReport {
+    /// Scans deleted.
+    pub scans: u64,
+    /// Pieces deleted.
+    pub pieces: u64,
+    /// Feed-message receipts deleted.
+    pub feed_messages: u64,
+}
+
+impl TrackingStore {
+    /// Retention, beside [`crate::spool::Spool::prune`]: deletes the scans and piece
+    /// rows of pieces that are no longer in the print log (pruned, or never printed
+    /// here) and were last heard of before `older_than_ms`, and feed-message receipts
+    /// older than that. A piece still in the print log keeps everything.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed; nothing was deleted.
+    pub fn prune(&mut self, older_than_ms: i64) -> Result<TrackingPruneReport, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let gone = "NOT EXISTS (SELECT 1 FROM print_log l WHERE l.tracking = t.tracking)";
+        let scans = tx.execute(
+            &format!(
+                "DELETE FROM tracking_scans AS t
+                 WHERE {gone}
+                   AND (SELECT MAX(received_at) FROM tracking_scans s
+                        WHERE s.tracking = t.tracking) < ?1"
+            ),
+            [older_than_ms],
+        )?;
+        let pieces = tx.execute(
+            &format!(
+                "DELETE FROM tracking_pieces AS t
+                 WHERE {gone}
+                   AND NOT EXISTS (SELECT 1 FROM tracking_scans s WHERE s.tracking = t.tracking)
+                   AND COALESCE(t.last_scan_ms, t.last_polled_ms, 0) < ?1"
+            ),
+            [older_than_ms],
+        )?;
+        let feed_messages = tx.execute(
+            "DELETE FROM tracking_feed_messages WHERE received_at < ?1",
+            [older_than_ms],
+        )?;
+        tx.commit()?;
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Ok(TrackingPruneReport {
+            scans: count(scans),
+            pieces: count(pieces),
+            feed_messages: count(feed_messages),
+        })
+    }
 }
 
 impl std::fmt::Debug for TrackingStore {
