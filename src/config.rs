@@ -362,6 +362,16 @@ impl Config {
         self.tracking
             .check()
             .map_err(|(key, message)| invalid(key, message))?;
+        if self.tracking.window_days > d.log_retention_days {
+            return Err(invalid(
+                "tracking.window_days",
+                format!(
+                    "{} days is longer than daemon.log_retention_days ({}): pieces would \
+                     leave the print log while still tracked; raise log_retention_days",
+                    self.tracking.window_days, d.log_retention_days
+                ),
+            ));
+        }
         let mut tracking = self.tracking.clone();
         tracking.resolve_paths(&state_dir);
         Ok(Resolved {
