@@ -824,7 +824,10 @@ fn prune_keeps_printed_pieces_and_drops_the_rest_after_retention() {
     let report = store.prune(later).unwrap();
     assert_eq!((report.scans, report.pieces), (1, 1), "{report:?}");
     assert_eq!(store.piece(&key(stranger), &rules, 5, later).unwrap(), None);
-    let kept = store.piece(&key(&printed), &rules, 5, later).unwrap().unwrap();
+    let kept = store
+        .piece(&key(&printed), &rules, 5, later)
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.scans.len(), 1);
     // Once the spool prunes its print-log row, the piece's tracking goes too.
     spool.prune(later).unwrap();
