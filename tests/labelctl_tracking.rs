@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::harness::Daemon;
+use crate::tracking_standin::{feed_piece_event, feed_tray_event};
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -83,38 +84,14 @@ fn feed(group: &str, events: Vec<Value>) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A piece scan as the feed spells it (a subscription with most fields chosen).
+/// A piece scan as the feed spells it.
 fn piece_event(tracking: &str, routing: &str, when: &str, code: &str, phase: &str) -> Value {
-    json!({
-        "imb": format!("{tracking}{routing}"),
-        "imbTrackingCode": tracking,
-        "routingCodeImbMatchingPortion": routing,
-        "imbMid": &tracking[5..11],
-        "imbStid": &tracking[2..5],
-        "imbSerialNumber": &tracking[11..],
-        "scanDatetime": when,
-        "scanEventCode": code,
-        "handlingEventType": "L",
-        "handlingEventTypeDescription": "Letter",
-        "mailPhase": phase,
-        "machineName": "DBCS-042",
-        "machineId": "042",
-        "scannerType": "DBCS",
-        "scanFacilityName": "CHICAGO IL P&DC",
-        "scanFacilityCity": "CHICAGO",
-        "scanFacilityState": "IL",
-        "scanFacilityZip": "60607",
-        "scanLocaleKey": "1234567",
-        "mailClassDescription": "First-Class",
-        "mailShapeDescription": "Letter"
-    })
+    feed_piece_event(tracking, routing, when, code, phase)
 }
 
 /// A tray (handling-unit) event: counted and skipped.
 fn tray_event() -> Value {
-    json!({"imtb": "606071234123456000001001", "imtbDestinationZip": "60607",
-           "imtbMid": "123456", "scanDatetime": "2026-11-20 08:00:00",
-           "scanEventCode": "100"})
+    feed_tray_event()
 }
 
 const TRACKING: &str = "00270123456000001001";

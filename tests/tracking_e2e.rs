@@ -17,7 +17,9 @@ use labeld::client::Subscriber;
 use serde_json::{json, Value};
 
 use crate::harness::{config_text, Daemon};
-use crate::tracking_standin::{dbcs_918_scan, destination_scan, origin_scan, StandIn};
+use crate::tracking_standin::{
+    dbcs_918_scan, destination_scan, feed_piece_event, origin_scan, StandIn,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 const IV_PASSWORD: &str = "Iv-Secret-e2e-5d1f";
@@ -38,29 +40,6 @@ fn free_port() -> u16 {
 fn scan_time(unix_ms: i64) -> String {
     let text = labeld::spool::format_rfc3339_ms(unix_ms);
     text[..19].replace('T', " ")
-}
-
-/// A push-feed piece event (camelCase, facts §3) for `tracking` + `routing`.
-fn feed_event(tracking: &str, routing: &str, when: &str, code: &str, phase: &str) -> Value {
-    json!({
-        "imb": format!("{tracking}{routing}"),
-        "imbTrackingCode": tracking,
-        "routingCodeImbMatchingPortion": routing,
-        "imbMid": &tracking[5..11],
-        "imbSerialNumber": &tracking[11..],
-        "scanDatetime": when,
-        "scanEventCode": code,
-        "handlingEventType": "L",
-        "handlingEventTypeDescription": "Letter",
-        "mailPhase": phase,
-        "machineName": "DBCS-042",
-        "scannerType": "DBCS",
-        "scanFacilityName": "DENVER CO P&DC",
-        "scanFacilityCity": "DENVER",
-        "scanFacilityState": "CO",
-        "scanFacilityZip": "80266",
-        "scanLocaleKey": "L0005678",
-    })
 }
 
 /// Collects `tracking.` events on a thread until the test ends.
@@ -200,9 +179,9 @@ credentials_file = "push.toml"
     let body = json!({
         "msgGrpId": "grp-e2e-1", "msgSerNbr": 1, "totMsgCnt": 1, "recCnt": 3,
         "events": [
-            feed_event(&pieces[2].0, "802021234", &later(26),
+            feed_piece_event(&pieces[2].0, "802021234", &later(26),
                        "918", "Phase 3c - Destination Sequenced Carrier Sortation"),
-            feed_event(&pieces[3].0, "80202", &later(4), "271", "Phase 1 - Origin Processing"),
+            feed_piece_event(&pieces[3].0, "80202", &later(4), "271", "Phase 1 - Origin Processing"),
             {"imtb": "802661231123456000000011", "imtbMid": "123456",
              "scanDatetime": later(4), "scanEventCode": "271"},
         ]
@@ -248,7 +227,7 @@ credentials_file = "push.toml"
     // Import: piece 4 in transit.
     let imported = d.request(json!({
         "op": "tracking_import", "source": "feed-e2e.json",
-        "events": [feed_event(&pieces[4].0, "80202", &later(12), "895", "Phase 2b - Destination SCF")]
+        "events": [feed_piece_event(&pieces[4].0, "80202", &later(12), "895", "Phase 2b - Destination SCF")]
     }));
     assert_eq!(imported["ok"], true, "{imported}");
     assert_eq!(imported["inserted"], 1, "{imported}");

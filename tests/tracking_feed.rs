@@ -6,6 +6,7 @@
 
 use std::io::{Cursor, Write};
 
+use crate::tracking_standin::{feed_piece_event, feed_tray_event};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use labeld::tracking::feed::{parse_feed_body, FeedError, FeedLimits, FeedMessage};
@@ -19,56 +20,12 @@ const T2: &str = "00270123456000001001";
 
 /// A piece event with every field the facts file lists for the push feed.
 fn piece_event(tracking: &str, time: &str, code: &str, phase: &str) -> Value {
-    json!({
-        "imb": format!("{tracking}60601123456"),
-        "imbTrackingCode": tracking,
-        "routingCodeImbMatchingPortion": "60601123456",
-        "imbMid": "123456",
-        "imbStid": "270",
-        "imbSerialNumber": &tracking[11..],
-        "imbRoutingCode": "60601123456",
-        "scanDatetime": time,
-        "scanEventCode": code,
-        "handlingEventType": "L",
-        "handlingEventTypeDescription": "Letter",
-        "mailPhase": phase,
-        "machineName": "DBCS-042",
-        "machineId": "042",
-        "scannerType": "DBCS",
-        "scanFacilityName": "CHICAGO IL P&DC",
-        "scanFacilityCity": "CHICAGO",
-        "scanFacilityState": "IL",
-        "scanFacilityZip": "60607",
-        "scanLocaleKey": "1234567",
-        "startTheClockDate": "2026-11-02",
-        "predictedDeliveryDate": "2026-11-05",
-        "mailClassDescription": "First-Class Mail",
-        "mailShapeDescription": "Letter",
-        "idTag": "abc",
-        "edocJobId": "J1",
-        "edocMailingGroupId": "7",
-        "edocSubmitterCrid": "1234567",
-        "parentTrayEdocContainerId": "11",
-        "parentContainerEdocContainerId": "12",
-        "ldeDeliveryMode": null,
-        "ldeInventoryMethod": null,
-        "ldeTriggerMethod": null
-    })
+    feed_piece_event(tracking, "60601123456", time, code, phase)
 }
 
 /// A tray (handling-unit) event.
 fn tray_event() -> Value {
-    json!({
-        "imtb": "606011231123456000011231",
-        "imtbDestinationZip": "60601",
-        "imtbCin": "123",
-        "imtbProcessingCode": "1",
-        "imtbMid": "123456",
-        "imtbSerialNumber": "00001",
-        "pieceCount": 150,
-        "scanDatetime": "2026-11-03 06:00:00",
-        "scanEventCode": "500"
-    })
+    feed_tray_event()
 }
 
 fn events() -> Vec<Value> {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::tracking_standin::{feed_piece_event, feed_tray_event};
 use labeld::events::Events;
 use labeld::spool::{AssignedSerial, NewImb, NewJob, NewLabel, Spool};
 use labeld::tracking::credentials::{Credentials, Secret};
@@ -286,50 +287,14 @@ fn tracking(serial: u64) -> String {
     format!("00270{MID}{serial:09}")
 }
 
-/// A piece event as the feed spells it (facts file §3).
+/// A feed piece event for the piece with `serial`.
 fn piece_event(serial: u64, scanned: &str, code: &str, phase: &str) -> Value {
-    let tracking = tracking(serial);
-    json!({
-        "imb": format!("{tracking}60607123401"),
-        "imbTrackingCode": tracking,
-        "routingCodeImbMatchingPortion": "60607123401",
-        "imbMid": MID,
-        "imbStid": "270",
-        "imbSerialNumber": format!("{serial:09}"),
-        "scanDatetime": scanned,
-        "scanEventCode": code,
-        "handlingEventType": "L",
-        "handlingEventTypeDescription": "Letter",
-        "mailPhase": phase,
-        "machineName": "DBCS-042",
-        "machineId": "042",
-        "scannerType": "DBCS",
-        "scanFacilityName": "CHICAGO IL P&DC",
-        "scanFacilityCity": "CHICAGO",
-        "scanFacilityState": "IL",
-        "scanFacilityZip": "60607",
-        "scanLocaleKey": "1234567",
-        "mailClassDescription": "First-Class Mail",
-        "mailShapeDescription": "Letter",
-        "edocJobId": "JOB-1"
-    })
+    feed_piece_event(&tracking(serial), "60607123401", scanned, code, phase)
 }
 
 /// A handling-unit (tray) event: not a piece scan, so skipped.
 fn tray_event() -> Value {
-    json!({
-        "imtb": format!("60607123{}{}{}1", "1", MID, "00000042"),
-        "imtbDestinationZip": "60607",
-        "imtbCin": "123",
-        "imtbProcessingCode": "1",
-        "imtbMid": MID,
-        "imtbSerialNumber": "00000042",
-        "pieceCount": 2,
-        "scanDatetime": "2026-11-20T02:10:00",
-        "scanEventCode": "081",
-        "mailPhase": "Phase 1 - Origin Processing",
-        "scanFacilityZip": "60607"
-    })
+    feed_tray_event()
 }
 
 /// The realistic feed: two printed pieces, one piece labeld did not print, one tray.

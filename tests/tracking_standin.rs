@@ -821,3 +821,72 @@ pub fn dbcs_918_scan(date_time: &str) -> Value {
 pub fn delivery_scan(date_time: &str) -> Value {
     scan_json(date_time, "01", "Phase 4c - Delivery", "MDD-1", DENVER_PDC)
 }
+
+// ---------------------------------------------------------------------------
+// The push feed's shapes (facts §3), shared by the feed, receiver, import and
+// end-to-end tests.
+
+/// A piece event as an IV-MTR data feed spells it (camelCase), with every field the
+/// facts file lists for a subscription that chose most of them; the facility is the
+/// Chicago P&DC, the machine a DBCS.
+pub fn feed_piece_event(
+    tracking: &str,
+    routing: &str,
+    scanned: &str,
+    event_code: &str,
+    mail_phase: &str,
+) -> Value {
+    json!({
+        "imb": format!("{tracking}{routing}"),
+        "imbTrackingCode": tracking,
+        "routingCodeImbMatchingPortion": routing,
+        "imbRoutingCode": routing,
+        "imbMid": &tracking[5..11],
+        "imbStid": &tracking[2..5],
+        "imbSerialNumber": &tracking[11..],
+        "scanDatetime": scanned,
+        "scanEventCode": event_code,
+        "handlingEventType": "L",
+        "handlingEventTypeDescription": "Letter",
+        "mailPhase": mail_phase,
+        "machineName": "DBCS-042",
+        "machineId": "042",
+        "scannerType": "DBCS",
+        "scanFacilityName": "CHICAGO IL P&DC",
+        "scanFacilityCity": "CHICAGO",
+        "scanFacilityState": "IL",
+        "scanFacilityZip": "60607",
+        "scanLocaleKey": "1234567",
+        "startTheClockDate": "2026-11-02",
+        "predictedDeliveryDate": "2026-11-05",
+        "mailClassDescription": "First-Class Mail",
+        "mailShapeDescription": "Letter",
+        "idTag": "abc",
+        "edocJobId": "J1",
+        "edocMailingGroupId": "7",
+        "edocSubmitterCrid": "1234567",
+        "parentTrayEdocContainerId": "11",
+        "parentContainerEdocContainerId": "12",
+        "ldeDeliveryMode": null,
+        "ldeInventoryMethod": null,
+        "ldeTriggerMethod": null
+    })
+}
+
+/// A handling-unit (tray) event of the same feed: not a piece scan, so counted and
+/// skipped.
+pub fn feed_tray_event() -> Value {
+    json!({
+        "imtb": "606071231123456000000421",
+        "imtbDestinationZip": "60607",
+        "imtbCin": "123",
+        "imtbProcessingCode": "1",
+        "imtbMid": "123456",
+        "imtbSerialNumber": "00000042",
+        "pieceCount": 150,
+        "scanDatetime": "2026-11-03 06:00:00",
+        "scanEventCode": "500",
+        "mailPhase": "Phase 1 - Origin Processing",
+        "scanFacilityZip": "60607"
+    })
+}
