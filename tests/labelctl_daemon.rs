@@ -25,9 +25,9 @@ mod dates;
 mod records;
 
 // ---------------------------------------------------------------------------
-// Helpers.
+// Helpers (the labelctl tests of tracking use them too).
 
-fn labelctl(args: &[&str]) -> Output {
+pub(crate) fn labelctl(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_labelctl"))
         .args(args)
         .env_remove("LABELD_ENDPOINT")
@@ -46,11 +46,11 @@ fn labelctl_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("labelctl runs")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -59,7 +59,7 @@ fn code(o: &Output) -> i32 {
 }
 
 #[track_caller]
-fn expect_code(o: &Output, want: i32) {
+pub(crate) fn expect_code(o: &Output, want: i32) {
     assert_eq!(
         code(o),
         want,
@@ -70,7 +70,7 @@ fn expect_code(o: &Output, want: i32) {
 }
 
 /// A fresh temporary directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "labelctl-daemon-{name}-{}-{}",
@@ -81,9 +81,9 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> String {
     let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
+    std::fs::write(&path, contents).expect("write file");
     path.display().to_string()
 }
 
@@ -607,7 +607,7 @@ fn labelctl_preview_renders_a_template_with_serial_zero() {
 // Against a running labeld.
 
 /// `labelctl ARGS --endpoint … --events …` against `daemon`.
-fn ctl(daemon: &Daemon, args: &[&str]) -> Output {
+pub(crate) fn ctl(daemon: &Daemon, args: &[&str]) -> Output {
     let mut all: Vec<&str> = args.to_vec();
     all.extend([
         "--endpoint",

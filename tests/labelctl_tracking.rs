@@ -7,65 +7,16 @@
 //! with the printed tracking codes, then `track` a piece and write the job's report.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
 use crate::harness::Daemon;
+use crate::labelctl_daemon::{ctl, expect_code, labelctl, stderr, stdout, temp_dir, write};
 use crate::tracking_standin::{feed_piece_event, feed_tray_event};
 
 // ---------------------------------------------------------------------------
 // Helpers.
-
-fn labelctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_labelctl"))
-        .args(args)
-        .env_remove("LABELD_ENDPOINT")
-        .env_remove("LABELD_EVENTS")
-        .stdin(Stdio::null())
-        .output()
-        .expect("labelctl runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn expect_code(o: &Output, want: i32) {
-    assert_eq!(
-        o.status.code().unwrap_or(-1),
-        want,
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        stdout(o),
-        stderr(o)
-    );
-}
-
-/// A fresh temporary directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "labelctl-tracking-{name}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write file");
-    path.display().to_string()
-}
 
 /// A loopback endpoint nothing listens on (bound, then released).
 fn closed_endpoint() -> String {
@@ -327,20 +278,6 @@ fn labelctl_tracking_import_checks_every_file_and_still_counts_the_good_ones() {
 
 // ---------------------------------------------------------------------------
 // Against a running labeld.
-
-/// `labelctl ARGS --endpoint … --events …` against `daemon`.
-fn ctl(daemon: &Daemon, args: &[&str]) -> Output {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend([
-        "--endpoint",
-        &daemon.requests,
-        "--events",
-        &daemon.events,
-        "--timeout",
-        "60",
-    ]);
-    labelctl(&all)
-}
 
 /// `YYYY-MM-DD HH:MM:SS` for now plus `hours`, as a facility's wall clock without an
 /// offset (labeld infers the zone from the facility's state).

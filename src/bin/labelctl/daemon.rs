@@ -307,13 +307,19 @@ pub fn print_table(rows: &[Map<String, Value>], first: &[&str], others: bool) {
             }
         }
     }
+    print!("{}", table(rows, &columns));
+}
+
+/// An aligned table as text: a header line, then one line per row; absent, null and
+/// empty values show as `-`.
+pub fn table<S: AsRef<str>>(rows: &[Map<String, Value>], columns: &[S]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             columns
                 .iter()
-                .map(|c| match r.get(c) {
-                    None => "-".to_owned(),
+                .map(|c| match r.get(c.as_ref()) {
+                    None | Some(Value::Null) => "-".to_owned(),
                     Some(Value::String(s)) if s.is_empty() => "-".to_owned(),
                     Some(v) => text(v),
                 })
@@ -327,28 +333,28 @@ pub fn print_table(rows: &[Map<String, Value>], first: &[&str], others: bool) {
             cells
                 .iter()
                 .map(|r| r[i].chars().count())
-                .chain([c.len()])
+                .chain([c.as_ref().chars().count()])
                 .max()
                 .unwrap_or(0)
         })
         .collect();
-    let line = |values: &[String]| {
+    // Each value but the last is padded to its column's width plus two spaces.
+    let line = |values: &mut dyn Iterator<Item = &str>| {
         let mut out = String::new();
-        for (i, v) in values.iter().enumerate() {
-            if i + 1 == values.len() {
-                out.push_str(v);
-            } else {
-                let pad = widths[i].saturating_sub(v.chars().count());
-                out.push_str(v);
-                out.push_str(&" ".repeat(pad + 2));
-            }
+        let mut pad = 0;
+        for (i, v) in values.enumerate() {
+            out.push_str(&" ".repeat(pad));
+            out.push_str(v);
+            pad = widths[i].saturating_sub(v.chars().count()) + 2;
         }
+        out.push('\n');
         out
     };
-    println!("{}", line(&columns));
+    let mut text = line(&mut columns.iter().map(AsRef::as_ref));
     for row in &cells {
-        println!("{}", line(row));
+        text.push_str(&line(&mut row.iter().map(String::as_str)));
     }
+    text
 }
 
 /// Arguments of `labelctl health`.

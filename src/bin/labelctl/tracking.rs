@@ -235,7 +235,7 @@ fn describe_piece(view: &PieceReply) -> String {
     } else {
         text.push_str(&format!("scans ({}, oldest first)\n", view.scans.len()));
         let rows: Vec<Map<String, Value>> = view.scans.iter().map(scan_row).collect();
-        text.push_str(&table(
+        text.push_str(&daemon::table(
             &rows,
             &["time", "code", "phase", "facility", "machine", "source"],
         ));
@@ -359,53 +359,6 @@ fn scan_row(scan: &Scan) -> Map<String, Value> {
     row
 }
 
-/// An aligned table as text (the layout of [`daemon::print_table`], for text that is
-/// built before it is printed).
-fn table(rows: &[Map<String, Value>], columns: &[&str]) -> String {
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            columns
-                .iter()
-                .map(|c| match r.get(*c) {
-                    None | Some(Value::Null) => "-".to_owned(),
-                    Some(Value::String(s)) if s.is_empty() => "-".to_owned(),
-                    Some(v) => daemon::text(v),
-                })
-                .collect()
-        })
-        .collect();
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            cells
-                .iter()
-                .map(|r| r[i].chars().count())
-                .chain([c.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |values: Vec<&str>| {
-        let mut out = String::new();
-        for (i, v) in values.iter().enumerate() {
-            out.push_str(v);
-            if i + 1 < values.len() {
-                let pad = widths[i].saturating_sub(v.chars().count());
-                out.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out.push('\n');
-        out
-    };
-    let mut text = line(columns.to_vec());
-    for row in &cells {
-        text.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    text
-}
-
 // ---------------------------------------------------------------------------
 // tracking report
 
@@ -498,7 +451,7 @@ pub fn describe_report(report: &Report) -> String {
             row
         })
         .collect();
-    text.push_str(&table(&counts, &["state", "pieces"]));
+    text.push_str(&daemon::table(&counts, &["state", "pieces"]));
     text.push('\n');
     let duration_row = |name: &str, d: &DurationStats| {
         let mut row = Map::new();
@@ -509,7 +462,7 @@ pub fn describe_report(report: &Report) -> String {
         row.insert("max".into(), hours(d.max_ms).into());
         row
     };
-    text.push_str(&table(
+    text.push_str(&daemon::table(
         &[
             duration_row("first scan", &report.print_to_first_scan),
             duration_row("processed for delivery", &report.print_to_processed),
@@ -529,7 +482,7 @@ pub fn describe_report(report: &Report) -> String {
             report.stall_days
         ));
         let rows: Vec<Map<String, Value>> = report.stalled.iter().map(stalled_row).collect();
-        text.push_str(&table(
+        text.push_str(&daemon::table(
             &rows,
             &[
                 "serial",
