@@ -837,3 +837,45 @@ fn prune_keeps_printed_pieces_and_drops_the_rest_after_retention() {
     drop((spool, store));
     cleanup(&dir);
 }
+
+/// A message larger than one transaction's worth ([`FEED_CHUNK`]) is stored in
+/// several; the counts, the single change per piece and redelivery work as for a
+/// small one.
+#[test]
+fn a_large_feed_message_is_stored_in_chunks() {
+    let (dir, mut spool, mut store) = open("feed-chunks");
+    let codes = print_job(&mut spool, "job-1", 3, t0());
+    let rules = default_rules();
+    let n = labeld::tracking::store::FEED_CHUNK * 2 + 17;
+    // Many scans of three pieces (distinct times), then piece 0 reaches DPS last.
+    let mut scans: Vec<Scan> = (0..n - 1)
+        .map(|i| {
+            let at = t0() + DAY + (i as i64) * 60_000;
+            scan(&codes[i % 3], at, "271", ORIGIN)
+        })
+        .collect();
+    scans.push(scan(&codes[0], t0() + 30 * DAY, "918", DPS));
+    let body = vec![FeedMessage {
+        group_id: Some("G-big".into()),
+        message_serial: Some(1),
+        total_messages: Some(1),
+        scans,
+        skipped: 0,
+    }];
+    let first = store.add_feed(&body, &rules, t0() + 31 * DAY).unwrap();
+    assert_eq!((first.inserted, first.duplicates), (n as u64, 0));
+    assert_eq!(first.changes.len(), 3, "one change per piece");
+    let c0 = first
+        .changes
+        .iter()
+        .find(|c| c.tracking == codes[0])
+        .unwrap();
+    assert_eq!(
+        (c0.from, c0.to),
+        (PieceState::Printed, PieceState::ProcessedForDelivery)
+    );
+    let again = store.add_feed(&body, &rules, t0() + 31 * DAY).unwrap();
+    assert_eq!((again.already_received, again.inserted), (1, 0));
+    drop((spool, store));
+    cleanup(&dir);
+}

@@ -107,6 +107,9 @@ const PRINT_LOG_INDEX: &str = "
 CREATE INDEX IF NOT EXISTS tracking_print_log ON print_log(tracking);
 CREATE INDEX IF NOT EXISTS tracking_print_log_job ON print_log(job_id);";
 
+/// Scans stored per transaction by [`TrackingStore::add_feed`].
+pub const FEED_CHUNK: usize = 5_000;
+
 /// Milliseconds in an hour, a day.
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -990,41 +993,56 @@ impl TrackingStore {
     ///
     /// # Errors
     ///
-    /// SQLite failed; nothing was deleted.
+    /// SQLite failed (what was deleted before stays deleted: each piece goes whole).
     pub fn prune(&mut self, older_than_ms: i64) -> Result<TrackingPruneReport, StoreError> {
-        let tx = self
+        // Candidates first, without the write lock; then short transactions that check
+        // each again (a print or a scan may have come in between).
+        let candidates: Vec<String> = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let gone = "NOT EXISTS (SELECT 1 FROM print_log l WHERE l.tracking = t.tracking)";
-        let scans = tx.execute(
-            &format!(
-                "DELETE FROM tracking_scans AS t
-                 WHERE {gone}
-                   AND (SELECT MAX(received_at) FROM tracking_scans s
-                        WHERE s.tracking = t.tracking) < ?1"
-            ),
-            [older_than_ms],
-        )?;
-        let pieces = tx.execute(
-            &format!(
-                "DELETE FROM tracking_pieces AS t
-                 WHERE {gone}
-                   AND NOT EXISTS (SELECT 1 FROM tracking_scans s WHERE s.tracking = t.tracking)
-                   AND COALESCE(t.last_scan_ms, t.last_polled_ms, 0) < ?1"
-            ),
-            [older_than_ms],
-        )?;
-        let feed_messages = tx.execute(
+            .prepare(
+                "SELECT tracking FROM tracking_scans GROUP BY tracking
+                     HAVING MAX(received_at) < ?1
+                 UNION
+                 SELECT tracking FROM tracking_pieces p
+                     WHERE COALESCE(p.last_scan_ms, p.last_polled_ms, 0) < ?1
+                       AND NOT EXISTS (SELECT 1 FROM tracking_scans s
+                                       WHERE s.tracking = p.tracking)
+                 EXCEPT
+                 SELECT tracking FROM print_log WHERE tracking IS NOT NULL",
+            )?
+            .query_map([older_than_ms], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut report = TrackingPruneReport::default();
+        let gone = "NOT EXISTS (SELECT 1 FROM print_log WHERE tracking = ?1)
+                    AND COALESCE((SELECT MAX(received_at) FROM tracking_scans
+                                  WHERE tracking = ?1), 0) < ?2";
+        for chunk in candidates.chunks(500) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for tracking in chunk {
+                let scans = tx.execute(
+                    &format!("DELETE FROM tracking_scans WHERE tracking = ?1 AND {gone}"),
+                    params![tracking, older_than_ms],
+                )?;
+                let pieces = tx.execute(
+                    &format!(
+                        "DELETE FROM tracking_pieces WHERE tracking = ?1 AND {gone}
+                           AND COALESCE(last_scan_ms, last_polled_ms, 0) < ?2"
+                    ),
+                    params![tracking, older_than_ms],
+                )?;
+                report.scans += u64::try_from(scans).unwrap_or(u64::MAX);
+                report.pieces += u64::try_from(pieces).unwrap_or(u64::MAX);
+            }
+            tx.commit()?;
+        }
+        let feed_messages = self.conn.execute(
             "DELETE FROM tracking_feed_messages WHERE received_at < ?1",
             [older_than_ms],
         )?;
-        tx.commit()?;
-        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        Ok(TrackingPruneReport {
-            scans: count(scans),
-            pieces: count(pieces),
-            feed_messages: count(feed_messages),
-        })
+        report.feed_messages = u64::try_from(feed_messages).unwrap_or(u64::MAX);
+        Ok(report)
     }
 }
 
@@ -1139,38 +1157,42 @@ impl TrackingStore {
         })
     }
 
-    /// Stores a whole feed body in one transaction. A message whose group id and
-    /// message serial were received before is skipped (a redelivery); messages without
-    /// both rely on scan de-duplication. Each piece whose state changed is listed once.
+    /// Stores a feed body that was checked whole ([`crate::tracking::feed`]): one
+    /// transaction per message, and per [`FEED_CHUNK`] scans within a large message,
+    /// so a big delivery never holds the spool's write lock for long (printing writes
+    /// the same file). A message's receipt is written with its last chunk: a message
+    /// whose group id and message serial were received before is skipped (a
+    /// redelivery), and one cut short by a crash is stored again in full on
+    /// redelivery (its scans are de-duplicated). Messages without both ids rely on scan
+    /// de-duplication. A piece whose state changed in several chunks is listed once,
+    /// from its first state to its last.
     pub fn add_feed(
         &mut self,
         messages: &[FeedMessage],
         rules: &[StageRule],
         now_ms: i64,
     ) -> Result<FeedReport, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut batch = Batch::default();
+        let serial_sql = |serial: u64| {
+            i64::try_from(serial).map_err(|_| StoreError::Corrupt {
+                what: format!("message serial {serial}"),
+            })
+        };
         let mut report = FeedReport::default();
+        let mut changes: BTreeMap<String, StateChange> = BTreeMap::new();
         for message in messages {
             report.messages += 1;
             let key = match (&message.group_id, message.message_serial) {
-                (Some(group), Some(serial)) => Some((group.as_str(), serial)),
+                (Some(group), Some(serial)) => Some((group.as_str(), serial_sql(serial)?)),
                 _ => None,
             };
-            let serial_sql = |serial: u64| {
-                i64::try_from(serial).map_err(|_| StoreError::Corrupt {
-                    what: format!("message serial {serial}"),
-                })
-            };
             if let Some((group, serial)) = key {
-                let seen = tx
+                let seen = self
+                    .conn
                     .prepare_cached(
                         "SELECT 1 FROM tracking_feed_messages
                          WHERE group_id = ?1 AND message_serial = ?2",
                     )?
-                    .query_row(params![group, serial_sql(serial)?], |_| Ok(()))
+                    .query_row(params![group, serial], |_| Ok(()))
                     .optional()?
                     .is_some();
                 if seen {
@@ -1178,32 +1200,52 @@ impl TrackingStore {
                     continue;
                 }
             }
-            let (inserted, duplicates) = (batch.inserted, batch.duplicates);
-            insert_scans(&tx, &message.scans, rules, now_ms, &mut batch)?;
             report.skipped += message.skipped;
-            if let Some((group, serial)) = key {
-                tx.prepare_cached(
-                    "INSERT INTO tracking_feed_messages (group_id, message_serial,
-                         total_messages, received_at, events, inserted, duplicates, skipped)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    group,
-                    serial_sql(serial)?,
-                    message.total_messages.map(serial_sql).transpose()?,
-                    now_ms,
-                    message.scans.len() as i64 + message.skipped as i64,
-                    (batch.inserted - inserted) as i64,
-                    (batch.duplicates - duplicates) as i64,
-                    message.skipped as i64,
-                ])?;
+            let (inserted, duplicates) = (report.inserted, report.duplicates);
+            let chunks: Vec<&[Scan]> = if message.scans.is_empty() {
+                vec![&[]]
+            } else {
+                message.scans.chunks(FEED_CHUNK).collect()
+            };
+            let last = chunks.len() - 1;
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut batch = Batch::default();
+                insert_scans(&tx, chunk, rules, now_ms, &mut batch)?;
+                for change in finish_batch(&tx, &batch)? {
+                    match changes.get_mut(&change.tracking) {
+                        Some(earlier) => earlier.to = change.to,
+                        None => {
+                            changes.insert(change.tracking.clone(), change);
+                        }
+                    }
+                }
+                report.inserted += batch.inserted;
+                report.duplicates += batch.duplicates;
+                report.unmatched += batch.unmatched;
+                if let (Some((group, serial)), true) = (key, i == last) {
+                    tx.prepare_cached(
+                        "INSERT INTO tracking_feed_messages (group_id, message_serial,
+                             total_messages, received_at, events, inserted, duplicates, skipped)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(params![
+                        group,
+                        serial,
+                        message.total_messages.map(serial_sql).transpose()?,
+                        now_ms,
+                        message.scans.len() as i64 + message.skipped as i64,
+                        (report.inserted - inserted) as i64,
+                        (report.duplicates - duplicates) as i64,
+                        message.skipped as i64,
+                    ])?;
+                }
+                tx.commit()?;
             }
         }
-        report.changes = finish_batch(&tx, &batch)?;
-        tx.commit()?;
-        report.inserted = batch.inserted;
-        report.duplicates = batch.duplicates;
-        report.unmatched = batch.unmatched;
+        report.changes = changes.into_values().filter(|c| c.from != c.to).collect();
         Ok(report)
     }
 
