@@ -41,6 +41,7 @@ use crate::tracking::feed::FeedLimits;
 use crate::tracking::ivmtr::IvClient;
 use crate::tracking::poller::Poller;
 use crate::tracking::receiver::{FeedSink, Receiver, ReceiverError};
+use crate::tracking::settings::TrackingSettings;
 
 /// How long printer workers get to finish the label in flight on SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(60);
@@ -272,9 +273,17 @@ pub fn run(options: &Options) -> Result<(), DaemonError> {
             .collect(),
     )
     .map_err(|e| DaemonError::Tracking(e.to_string()))?;
+    // `track` with `refresh` is a person waiting: one try with a short timeout, so
+    // a slow IV-MTR never holds the desk (and the requests queued behind it) for long.
     let desk = if resolved.tracking.enabled {
-        let client = IvClient::new(&resolved.tracking, iv_credentials(&resolved)?)
-            .map_err(|e| DaemonError::Tracking(e.to_string()))?;
+        let quick = TrackingSettings {
+            tries: 1,
+            request_timeout_secs: resolved.tracking.request_timeout_secs.min(10),
+            ..resolved.tracking.clone()
+        };
+        let client = IvClient::new(&quick, iv_credentials(&resolved)?)
+            .map_err(|e| DaemonError::Tracking(e.to_string()))?
+            .with_stop(Arc::clone(&stopping));
         desk.with_client(client)
     } else {
         desk

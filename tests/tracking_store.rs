@@ -879,3 +879,46 @@ fn a_large_feed_message_is_stored_in_chunks() {
     drop((spool, store));
     cleanup(&dir);
 }
+
+/// A corrected stage table fixes the pieces already stored, in reports and polling
+/// too (not only in `piece`).
+#[test]
+fn changed_stage_rules_are_applied_to_stored_pieces() {
+    let (dir, mut spool, mut store) = open("rules");
+    let codes = print_job(&mut spool, "job-1", 1, t0());
+    let box_mail = "Phase 3b - Destination Box Mail";
+    // An old table that did not know box mail.
+    let old: Vec<_> = default_rules()
+        .into_iter()
+        .filter(|r| r.phase.as_deref() != Some("Phase 3b"))
+        .collect();
+    assert_eq!(store.apply_rules(&old).unwrap(), 0, "nothing stored yet");
+    store
+        .add_scans(
+            &[scan(&codes[0], t0() + DAY, "000", box_mail)],
+            &old,
+            t0() + DAY,
+        )
+        .unwrap();
+    let report = |store: &TrackingStore| {
+        store
+            .report(&ReportScope::Job("job-1".into()), 5, t0() + 2 * DAY)
+            .unwrap()
+            .counts
+    };
+    assert_eq!(report(&store).in_transit, 1);
+    // The corrected (default) table: box mail is the last sort.
+    assert_eq!(store.apply_rules(&default_rules()).unwrap(), 1);
+    assert_eq!(report(&store).processed_for_delivery, 1);
+    assert_eq!(
+        store.apply_rules(&default_rules()).unwrap(),
+        0,
+        "same rules again"
+    );
+    let due = store
+        .due_for_poll(t0() + 3 * DAY, 30 * DAY, &default_poll(), 10)
+        .unwrap();
+    assert!(due.is_empty(), "processed pieces are not polled: {due:?}");
+    drop((spool, store));
+    cleanup(&dir);
+}

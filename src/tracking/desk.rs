@@ -48,7 +48,8 @@ impl std::fmt::Debug for Desk {
 }
 
 impl Desk {
-    /// Opens the tracking store in the spool's file.
+    /// Opens the tracking store in the spool's file, and brings stored stages in line
+    /// with the configured stage rules.
     ///
     /// # Errors
     ///
@@ -59,8 +60,16 @@ impl Desk {
         events: Events,
         mailer_ids: Vec<String>,
     ) -> Result<Desk, StoreError> {
+        let mut store = TrackingStore::open(spool)?;
+        let changed = store.apply_rules(&settings.stages)?;
+        if changed > 0 {
+            tracing::info!(
+                pieces = changed,
+                "tracking: stage rules changed; stored stages computed again"
+            );
+        }
         Ok(Desk {
-            store: TrackingStore::open(spool)?,
+            store,
             client: None,
             settings,
             events,

@@ -288,7 +288,8 @@ impl Tracker {
                     }
                     IvError::Throttled { retry_after } => {
                         tracing::warn!(error = %e, "tracking: IV-MTR asks to slow down");
-                        Some(*retry_after)
+                        let cap = Duration::from_secs(self.settings.max_backoff_secs.max(1));
+                        Some((*retry_after).min(cap))
                     }
                     _ => {
                         self.outages = self.outages.saturating_add(1);
@@ -322,7 +323,12 @@ impl Tracker {
         }
     }
 
+    /// Stalls are announced only where scans are expected (polling or a push feed):
+    /// with neither, every printed piece would stall.
     fn check_stalled(&mut self) {
+        if !self.settings.enabled && self.settings.push.is_none() {
+            return;
+        }
         match self
             .store
             .mark_stalled(now_ms(), self.settings.stall_days, self.window_ms())

@@ -186,6 +186,19 @@ impl TrackingSettings {
             if url.ends_with('/') {
                 return bad(key, format!("{url:?}: leave out the trailing '/'"));
             }
+            if let Some(rest) = url.strip_prefix("http://") {
+                let host = rest.split(['/', '?']).next().unwrap_or("");
+                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                    return bad(
+                        key,
+                        format!(
+                            "{url:?}: plain http would send the BCG password in clear; \
+                             use https (http is allowed on loopback only, for tests)"
+                        ),
+                    );
+                }
+            }
         }
         if self.requests_per_hour == 0 {
             return bad("requests_per_hour", "must be at least 1".into());
@@ -290,6 +303,10 @@ mod tests {
             ..TrackingSettings::default()
         };
         assert_eq!(s.check().unwrap_err().0, "tracking.api_url");
+        s.api_url = "http://iv.example.com/api".into();
+        assert_eq!(s.check().unwrap_err().0, "tracking.api_url");
+        s.api_url = "http://127.0.0.1:8080/api".into();
+        assert_eq!(s.check(), Ok(()));
         s.api_url = PRODUCTION_API_URL.into();
         s.poll = vec![
             PollStep {

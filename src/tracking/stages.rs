@@ -70,6 +70,9 @@ pub fn default_rules() -> Vec<StageRule> {
         },
         rule("Phase 4", Stage::Delivered),
         rule("Phase 3c", Stage::ProcessedForDelivery),
+        // Box mail: sorted to PO boxes at the destination, the last sort such a piece
+        // gets.
+        rule("Phase 3b", Stage::ProcessedForDelivery),
         rule("Phase 0", Stage::Accepted),
         rule("Phase 1", Stage::Accepted),
         rule("Phase 2", Stage::InTransit),

@@ -574,8 +574,13 @@ fn phase_key(text: &str) -> String {
 /// phase (compared by [`phase_key`]; an empty prefix matches any phase). No match →
 /// [`Stage::InTransit`]: USPS has the piece and it moved.
 pub fn stage_of(scan: &Scan, rules: &[StageRule]) -> Stage {
-    let phase = scan.mail_phase.as_deref().map(phase_key);
-    let code = scan.event_code.trim();
+    stage_of_parts(scan.mail_phase.as_deref(), &scan.event_code, rules)
+}
+
+/// [`stage_of`] from a scan's mail phase and event code alone (as stored).
+pub fn stage_of_parts(mail_phase: Option<&str>, event_code: &str, rules: &[StageRule]) -> Stage {
+    let phase = mail_phase.map(phase_key);
+    let code = event_code.trim();
     rules
         .iter()
         .find(|rule| {
@@ -1043,6 +1048,72 @@ impl TrackingStore {
         )?;
         report.feed_messages = u64::try_from(feed_messages).unwrap_or(u64::MAX);
         Ok(report)
+    }
+}
+
+impl TrackingStore {
+    /// Makes the stored stages follow `rules`: when they differ from the rules the
+    /// stages were computed with (a fingerprint is kept), every piece's stage and
+    /// processed-for-delivery time are computed again from its scans, so a corrected
+    /// `[[tracking.stage]]` table fixes pieces already stored (a stage may go back).
+    /// Returns how many pieces changed. Run at start, before polling.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed; nothing changed.
+    pub fn apply_rules(&mut self, rules: &[StageRule]) -> Result<u64, StoreError> {
+        let fingerprint = serde_json::to_string(rules).unwrap_or_default();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS tracking_rules (fingerprint TEXT NOT NULL) STRICT",
+        )?;
+        let stored: Option<String> = tx
+            .query_row("SELECT fingerprint FROM tracking_rules LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if stored.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(0);
+        }
+        // Every piece with scans: the furthest stage, and the first scan at or past
+        // processed for delivery.
+        let mut recomputed: BTreeMap<String, (Stage, Option<i64>)> = BTreeMap::new();
+        {
+            let mut scans =
+                tx.prepare("SELECT tracking, mail_phase, event_code, unix_ms FROM tracking_scans")?;
+            let mut rows = scans.query([])?;
+            while let Some(row) = rows.next()? {
+                let tracking: String = row.get(0)?;
+                let phase: Option<String> = row.get(1)?;
+                let code: String = row.get(2)?;
+                let at: i64 = row.get(3)?;
+                let stage = stage_of_parts(phase.as_deref(), &code, rules);
+                let entry = recomputed.entry(tracking).or_insert((Stage::Printed, None));
+                entry.0 = entry.0.max(stage);
+                if stage >= Stage::ProcessedForDelivery {
+                    entry.1 = Some(entry.1.map_or(at, |t| t.min(at)));
+                }
+            }
+        }
+        let mut changed = 0u64;
+        {
+            let mut update = tx.prepare(
+                "UPDATE tracking_pieces SET stage = ?2, processed_ms = ?3
+                 WHERE tracking = ?1 AND (stage != ?2 OR processed_ms IS NOT ?3)",
+            )?;
+            for (tracking, (stage, processed_ms)) in &recomputed {
+                changed += update.execute(params![tracking, stage.as_str(), processed_ms])? as u64;
+            }
+        }
+        tx.execute("DELETE FROM tracking_rules", [])?;
+        tx.execute(
+            "INSERT INTO tracking_rules (fingerprint) VALUES (?1)",
+            [&fingerprint],
+        )?;
+        tx.commit()?;
+        Ok(changed)
     }
 }
 
