@@ -434,9 +434,10 @@ fn start_receiver(
         rules: resolved.tracking.stages.clone(),
         events: events.clone(),
         limits: FeedLimits {
-            max_bytes: push.max_body_bytes,
+            max_bytes: push.max_feed_bytes.max(push.max_body_bytes),
             ..FeedLimits::default()
         },
+        rejected_dir: push.rejected_dir.clone(),
     };
     let receiver = runtime
         .block_on(Receiver::bind(push, credentials, sink))

@@ -388,6 +388,33 @@ fn labelctl_e2e_tracking_import_track_and_report() {
     assert_eq!(v["files"][0]["inserted"], 0, "{v}");
     assert_eq!(v["files"][0]["duplicates"], 5, "{v}");
 
+    // A file with one bad event (a 6-digit routing code): refused whole, unless the
+    // operator asks for its good events.
+    let mixed = feed(
+        "e2e-2",
+        vec![
+            piece_event(
+                "00270123456999999998",
+                "60601",
+                &wall_clock(1),
+                "813",
+                "Phase 1 - Origin Processing",
+            ),
+            piece_event(&t1, "606011", &wall_clock(2), "895", "Phase 2"),
+        ],
+    );
+    let mixed = write(&dir, "mixed.json", &mixed);
+    let out = ctl(&daemon, &["tracking", "import", &mixed]);
+    expect_code(&out, 2);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("--skip-invalid"), "{said}");
+    assert!(said.contains("event 2"), "{said}");
+    let out = ctl(&daemon, &["tracking", "import", "--skip-invalid", &mixed]);
+    expect_code(&out, 0);
+    let said = stdout(&out);
+    assert!(said.contains("1 inserted"), "{said}");
+    assert!(said.contains("1 invalid event(s) left out"), "{said}");
+
     // One piece, by tracking code and by Mailer ID + serial.
     let out = ctl(&daemon, &["track", &t0]);
     expect_code(&out, 0);

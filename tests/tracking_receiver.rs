@@ -116,6 +116,8 @@ fn settings(tls: Option<(&Path, &Path)>, max_body_bytes: u64) -> PushSettings {
         tls_key: tls.map(|(_, k)| k.to_owned()),
         credentials_file: None,
         max_body_bytes,
+        max_feed_bytes: max_body_bytes,
+        rejected_dir: None,
     }
 }
 
@@ -128,8 +130,8 @@ fn credentials() -> Credentials {
 
 /// A running receiver with its spool, runtime and event stream.
 struct Harness {
-    /// Removed when the harness is dropped.
-    _dir: TempDir,
+    /// Removed when the harness is dropped (refused bodies are kept in `rejected/`).
+    dir: TempDir,
     spool: PathBuf,
     serials: Vec<AssignedSerial>,
     runtime: tokio::runtime::Runtime,
@@ -158,6 +160,7 @@ impl Harness {
             rules: default_rules(),
             events,
             limits: FeedLimits::default(),
+            rejected_dir: Some(dir.path().join("rejected")),
         };
         let (config, pem) = if tls {
             let (cert, key, pem) = self_signed(dir.path());
@@ -184,7 +187,7 @@ impl Harness {
             );
         }
         Harness {
-            _dir: dir,
+            dir,
             spool,
             serials,
             runtime,
@@ -621,6 +624,17 @@ fn malformed_json_is_400_and_nothing_is_stored() {
     assert_eq!(status, 400, "{value}");
     assert_eq!(value["error"], "invalid_feed", "{value}");
 
+    // Both refused bodies are kept, byte for byte, for `tracking import`.
+    let rejected = h.dir.path().join("rejected");
+    let mut kept: Vec<_> = std::fs::read_dir(&rejected)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), cut);
+    assert_eq!(std::fs::read(&kept[1]).unwrap(), br#"{"hello": "world"}"#);
+
     // The group was not marked received by the failures.
     let (status, value) = h.post_ok(&body);
     assert_eq!(status, 200, "{value}");
@@ -690,6 +704,7 @@ fn bad_tls_files_fail_at_bind_naming_the_file() {
         rules: default_rules(),
         events: Events::log_only(),
         limits: FeedLimits::default(),
+        rejected_dir: None,
     };
     let bind = |config: PushSettings| {
         runtime

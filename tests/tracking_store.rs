@@ -629,6 +629,7 @@ fn feed_redelivery_is_idempotent() {
         total_messages: Some(2),
         scans,
         skipped: 1,
+        invalid: Vec::new(),
     };
     let body = vec![
         message(
@@ -671,6 +672,7 @@ fn feed_redelivery_is_idempotent() {
         total_messages: None,
         scans: vec![scan(&codes[1], t0() + DAY, "271", ORIGIN)],
         skipped: 0,
+        invalid: Vec::new(),
     };
     let report = store
         .add_feed(&[anonymous.clone(), anonymous], &rules, t0() + 3 * DAY)
@@ -861,6 +863,7 @@ fn a_large_feed_message_is_stored_in_chunks() {
         total_messages: Some(1),
         scans,
         skipped: 0,
+        invalid: Vec::new(),
     }];
     let first = store.add_feed(&body, &rules, t0() + 31 * DAY).unwrap();
     assert_eq!((first.inserted, first.duplicates), (n as u64, 0));

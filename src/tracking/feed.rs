@@ -42,6 +42,9 @@ pub struct FeedMessage {
     pub scans: Vec<Scan>,
     /// Events that are not piece scans (trays, containers), counted and skipped.
     pub skipped: u64,
+    /// With [`FeedLimits::skip_invalid_events`]: why each bad event was left out
+    /// (empty otherwise: a bad event refuses the body).
+    pub invalid: Vec<String>,
 }
 
 /// How much of a feed body is read before it is refused.
@@ -53,6 +56,12 @@ pub struct FeedLimits {
     pub max_events: usize,
     /// Entries in a zip file.
     pub max_zip_entries: usize,
+    /// Not a limit but the one leniency: `false` (the default, and always for pushed
+    /// feeds) refuses the whole body for one bad event; `true` (`labelctl tracking
+    /// import --skip-invalid`, an operator's choice) keeps the good events and lists
+    /// the bad ones in [`FeedMessage::invalid`]. A body that is not a feed at all is
+    /// refused either way.
+    pub skip_invalid_events: bool,
 }
 
 impl Default for FeedLimits {
@@ -63,6 +72,7 @@ impl Default for FeedLimits {
             max_bytes: 128 * 1024 * 1024,
             max_events: 2_000_000,
             max_zip_entries: 1_000,
+            skip_invalid_events: false,
         }
     }
 }
@@ -409,7 +419,12 @@ fn parse_json(
             entry: place.entry.clone(),
             message: list.then_some(i + 1),
         };
-        out.push(check_message(message, source, &place)?);
+        out.push(check_message(
+            message,
+            source,
+            &place,
+            budget.limits.skip_invalid_events,
+        )?);
     }
     Ok(out)
 }
@@ -477,6 +492,7 @@ fn check_message(
     message: MessageJson,
     source: ScanSource,
     place: &FeedPlace,
+    lenient: bool,
 ) -> Result<FeedMessage, FeedError> {
     let group_id = match message.group_id {
         None | Some(Value::Null) => None,
@@ -528,39 +544,47 @@ fn check_message(
     }
     let mut scans = Vec::with_capacity(events.len());
     let mut skipped = 0u64;
+    let mut invalid = Vec::new();
     for (i, event) in events.into_iter().enumerate() {
         let index = i + 1;
-        let Some(fields) = event.fields else {
-            return Err(FeedError::EventShape {
+        let checked = match event.fields {
+            None => Err(FeedError::EventShape {
                 place: place.clone(),
                 index,
                 reason: "is not an object".into(),
-            });
-        };
-        let is_piece = ["imb", "imbTrackingCode"]
-            .iter()
-            .any(|k| fields.get(*k).is_some_and(|v| !v.is_null()));
-        if !is_piece {
-            if event.handling_unit {
-                skipped += 1;
-                continue;
+            }),
+            Some(fields) => {
+                let is_piece = ["imb", "imbTrackingCode"]
+                    .iter()
+                    .any(|k| fields.get(*k).is_some_and(|v| !v.is_null()));
+                if !is_piece && event.handling_unit {
+                    skipped += 1;
+                    continue;
+                }
+                if is_piece {
+                    RawScan::from_json(&fields)
+                        .and_then(|raw| Scan::from_raw(raw, source))
+                        .map_err(|source| FeedError::Event {
+                            place: place.clone(),
+                            index,
+                            source,
+                        })
+                } else {
+                    Err(FeedError::EventShape {
+                        place: place.clone(),
+                        index,
+                        reason: "has no `imb`, `imbTrackingCode`, `imtb` or `imcb`; expected \
+                                 a piece, tray or container event"
+                            .into(),
+                    })
+                }
             }
-            return Err(FeedError::EventShape {
-                place: place.clone(),
-                index,
-                reason: "has no `imb`, `imbTrackingCode`, `imtb` or `imcb`; expected a piece, \
-                         tray or container event"
-                    .into(),
-            });
+        };
+        match checked {
+            Ok(scan) => scans.push(scan),
+            Err(e) if lenient => invalid.push(e.to_string()),
+            Err(e) => return Err(e),
         }
-        let scan = RawScan::from_json(&fields)
-            .and_then(|raw| Scan::from_raw(raw, source))
-            .map_err(|source| FeedError::Event {
-                place: place.clone(),
-                index,
-                source,
-            })?;
-        scans.push(scan);
     }
     Ok(FeedMessage {
         group_id,
@@ -568,6 +592,7 @@ fn check_message(
         total_messages,
         scans,
         skipped,
+        invalid,
     })
 }
 

@@ -99,6 +99,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest time to receive one whole body (128 MiB at about 150 kB/s).
 pub const BODY_DEADLINE: Duration = Duration::from_secs(15 * 60);
+/// How long [`Receiver::serve`] waits, once stopped, for deliveries in progress.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// At most this much of a rejected body is read and thrown away, so the client can
 /// read the answer; a larger one is not read and the connection is closed.
 pub const DRAIN_LIMIT: u64 = 64 * 1024;
@@ -127,8 +129,64 @@ pub struct FeedSink {
     pub rules: Vec<StageRule>,
     /// Where `tracking.<serial>` events are published.
     pub events: Events,
-    /// Limits on a decoded feed; `max_bytes` is lowered to `max_body_bytes` if above.
+    /// Limits on a decoded feed; `max_bytes` is lowered to `max_feed_bytes` (at least
+    /// `max_body_bytes`) if above.
     pub limits: FeedLimits,
+    /// Where a body refused as an invalid feed is kept (the newest
+    /// [`KEEP_REJECTED`]), so its good scans can still be loaded with `labelctl
+    /// tracking import --skip-invalid`: USPS is not known to resend a feed it got a
+    /// 4xx for. `None`: not kept.
+    pub rejected_dir: Option<PathBuf>,
+}
+
+/// How many refused feed bodies are kept in [`FeedSink::rejected_dir`].
+pub const KEEP_REJECTED: usize = 100;
+
+/// Saves a refused body as `feed-<unix ms>-<n>.body` (mode 0600) in `dir` (made 0700
+/// if missing) and deletes the oldest beyond `keep`. Returns the file.
+///
+/// # Errors
+///
+/// The directory or file could not be written.
+pub fn quarantine_body(dir: &Path, body: &[u8], keep: usize) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let now = crate::service::now_ms();
+    let mut n = 0u32;
+    let (path, mut file) = loop {
+        let path = dir.join(format!("feed-{now:013}-{n:03}.body"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(file) => break (path, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 999 => n += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    file.write_all(body)?;
+    file.sync_all()?;
+    let mut kept: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("feed-") && n.ends_with(".body"))
+        })
+        .collect();
+    kept.sort();
+    let excess = kept.len().saturating_sub(keep);
+    for old in &kept[..excess] {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(path)
 }
 
 /// The receiver could not start or keep listening.
@@ -245,6 +303,8 @@ struct Shared {
     events: Events,
     /// Limits on a decoded feed.
     limits: FeedLimits,
+    /// Where refused bodies are kept.
+    rejected_dir: Option<PathBuf>,
     /// The store; a std mutex because it is only locked on a blocking thread and never
     /// held across an await.
     store: Mutex<TrackingStore>,
@@ -293,8 +353,13 @@ impl Receiver {
             rules,
             events,
             mut limits,
+            rejected_dir,
         } = sink;
-        limits.max_bytes = limits.max_bytes.min(settings.max_body_bytes);
+        // Pushed feeds are all or nothing, whatever the caller passed.
+        limits.skip_invalid_events = false;
+        limits.max_bytes = limits
+            .max_bytes
+            .min(settings.max_feed_bytes.max(settings.max_body_bytes));
         let store = open_store(spool_path).await?;
         let listener = TcpListener::bind(settings.listen.as_str())
             .await
@@ -327,6 +392,7 @@ impl Receiver {
                 rules,
                 events,
                 limits,
+                rejected_dir,
                 store: Mutex::new(store),
                 deliveries: Semaphore::new(MAX_DELIVERIES),
             }),
@@ -404,12 +470,23 @@ impl Receiver {
             }
         };
         drop(listener);
-        while let Some(joined) = connections.join_next().await {
-            if let Err(e) = joined {
-                if e.is_panic() {
-                    tracing::error!(error = %e, "push receiver: a connection task panicked");
+        // Deliveries in progress get SHUTDOWN_GRACE to finish; a slow upload after
+        // that is cut (nothing of it was stored, and USPS sends it again).
+        let drain = async {
+            while let Some(joined) = connections.join_next().await {
+                if let Err(e) = joined {
+                    if e.is_panic() {
+                        tracing::error!(error = %e, "push receiver: a connection task panicked");
+                    }
                 }
             }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            tracing::warn!(
+                connections = connections.len(),
+                "push receiver: cutting deliveries still uploading at stop"
+            );
+            connections.abort_all();
         }
         result
     }
@@ -726,8 +803,17 @@ async fn respond(request: Request<Incoming>, shared: &Arc<Shared>, peer: SocketA
             }
             json_answer(StatusCode::OK, &success_body(&report))
         }
-        Delivery::Invalid(e) => {
-            tracing::warn!(%peer, bytes = size, error = %e, "push receiver: data feed rejected");
+        Delivery::Invalid(e, kept) => {
+            match kept {
+                Some(path) => tracing::warn!(
+                    %peer, bytes = size, error = %e, kept = %path.display(),
+                    "push receiver: data feed rejected; its good scans can be loaded with \
+                     `labelctl tracking import --skip-invalid FILE`"
+                ),
+                None => {
+                    tracing::warn!(%peer, bytes = size, error = %e, "push receiver: data feed rejected")
+                }
+            }
             // A body that decompresses past the limit is too large, not malformed.
             let (status, code) = match e {
                 FeedError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
@@ -763,8 +849,8 @@ enum Delivery {
         /// The first message's group id, for the log.
         group: Option<String>,
     },
-    /// Not a feed labeld can use; nothing stored.
-    Invalid(FeedError),
+    /// Not a feed labeld can use; nothing stored (the body kept here, if it was).
+    Invalid(FeedError, Option<PathBuf>),
     /// The store failed; nothing stored.
     StoreFailed(StoreError),
     /// The blocking thread failed (a panic, or the runtime is stopping).
@@ -776,7 +862,19 @@ async fn deliver(shared: Arc<Shared>, body: Vec<u8>) -> Delivery {
     let work = tokio::task::spawn_blocking(move || {
         let messages = match feed::parse_feed_body(&body, ScanSource::Push, &shared.limits) {
             Ok(messages) => messages,
-            Err(e) => return Delivery::Invalid(e),
+            Err(e) => {
+                let kept = match (&e, &shared.rejected_dir) {
+                    (FeedError::TooLarge { .. }, _) | (_, None) => None,
+                    (_, Some(dir)) => match quarantine_body(dir, &body, KEEP_REJECTED) {
+                        Ok(path) => Some(path),
+                        Err(io) => {
+                            tracing::error!(dir = %dir.display(), error = %io, "push receiver: cannot keep a refused feed");
+                            None
+                        }
+                    },
+                };
+                return Delivery::Invalid(e, kept);
+            }
         };
         drop(body);
         let group = messages.iter().find_map(|m| m.group_id.clone());

@@ -107,8 +107,16 @@ pub struct PushSettings {
     /// only by labeld's user. Without it, `LABELD_IV_PUSH_USERNAME` and
     /// `LABELD_IV_PUSH_PASSWORD` are read.
     pub credentials_file: Option<PathBuf>,
-    /// Largest body accepted (after decompression too), bytes.
+    /// Largest body accepted on the wire, bytes.
     pub max_body_bytes: u64,
+    /// Largest feed after decompression (a zipped or gzipped body), bytes; never
+    /// less than `max_body_bytes`. A decompressed feed is held in memory while it is
+    /// checked.
+    pub max_feed_bytes: u64,
+    /// Where a body refused as an invalid feed is kept (the newest 100), so its good
+    /// scans can be loaded with `labelctl tracking import --skip-invalid`; relative to
+    /// the state directory. Leave out to use `tracking-rejected`.
+    pub rejected_dir: Option<PathBuf>,
 }
 
 impl Default for PushSettings {
@@ -120,6 +128,8 @@ impl Default for PushSettings {
             tls_key: None,
             credentials_file: None,
             max_body_bytes: 128 * 1024 * 1024,
+            max_feed_bytes: 1024 * 1024 * 1024,
+            rejected_dir: None,
         }
     }
 }
@@ -287,6 +297,13 @@ impl TrackingSettings {
             fix(&mut push.tls_cert);
             fix(&mut push.tls_key);
             fix(&mut push.credentials_file);
+            push.rejected_dir = Some(
+                base.join(
+                    push.rejected_dir
+                        .take()
+                        .unwrap_or_else(|| PathBuf::from("tracking-rejected")),
+                ),
+            );
         }
     }
 }

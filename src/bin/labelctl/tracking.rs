@@ -103,6 +103,11 @@ pub struct ImportArgs {
     /// Feed files: JSON, gzip-compressed JSON, or zip.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
+    /// Send a file's good events even when some are invalid (they are listed), instead
+    /// of refusing the whole file. For a feed labeld's push receiver refused and kept
+    /// in its `tracking-rejected` folder.
+    #[arg(long)]
+    skip_invalid: bool,
     #[command(flatten)]
     conn: Conn,
 }
@@ -542,6 +547,9 @@ pub struct FileOutcome {
     pub unmatched: u64,
     /// Pieces whose state changed.
     pub changed: u64,
+    /// With `--skip-invalid`: the events left out, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<String>,
     /// Why the file was refused (nothing or only part of it was stored), if it was.
     pub error: Option<String>,
 }
@@ -549,7 +557,7 @@ pub struct FileOutcome {
 impl FileOutcome {
     /// One line for a person.
     pub fn describe(&self) -> String {
-        match &self.error {
+        let mut text = match &self.error {
             Some(error) => format!("{}: refused: {error}", self.file),
             None => format!(
                 "{}: {} message(s), {} event(s), {} skipped (tray/container), {} inserted, \
@@ -563,7 +571,21 @@ impl FileOutcome {
                 self.unmatched,
                 self.changed
             ),
+        };
+        if !self.invalid.is_empty() {
+            text.push_str(&format!(
+                "\n{}: {} invalid event(s) left out:",
+                self.file,
+                self.invalid.len()
+            ));
+            for why in self.invalid.iter().take(20) {
+                text.push_str(&format!("\n  {why}"));
+            }
+            if self.invalid.len() > 20 {
+                text.push_str(&format!("\n  … and {} more", self.invalid.len() - 20));
+            }
         }
+        text
     }
 }
 
@@ -604,10 +626,35 @@ fn source_name(path: &Path) -> String {
 
 /// Reads and checks one file: its messages' counts and its events, or why it is
 /// refused ([`FileOutcome::describe`] puts the file's name in front).
-fn check_file(path: &Path) -> Result<(FileOutcome, Vec<Map<String, Value>>), String> {
+fn check_file(
+    path: &Path,
+    skip_invalid: bool,
+) -> Result<(FileOutcome, Vec<Map<String, Value>>), String> {
+    let limits = FeedLimits {
+        skip_invalid_events: skip_invalid,
+        ..FeedLimits::default()
+    };
+    // A compressed file may hold up to `max_bytes` of JSON; a file larger than that
+    // on disk is not read at all.
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read the file: {e}"))?
+        .len();
+    if size > limits.max_bytes {
+        return Err(format!(
+            "the file is {size} bytes; feeds of more than {} bytes are refused \
+             (split it); nothing of it was sent",
+            limits.max_bytes
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
-    let messages = parse_feed_body(&bytes, ScanSource::Import, &FeedLimits::default())
-        .map_err(|e| format!("{e}; nothing of it was sent"))?;
+    let messages = parse_feed_body(&bytes, ScanSource::Import, &limits).map_err(|e| {
+        let hint = if skip_invalid {
+            ""
+        } else {
+            " (--skip-invalid sends its good events)"
+        };
+        format!("{e}; nothing of it was sent{hint}")
+    })?;
     let mut outcome = FileOutcome {
         file: path.display().to_string(),
         messages: messages.len() as u64,
@@ -616,6 +663,7 @@ fn check_file(path: &Path) -> Result<(FileOutcome, Vec<Map<String, Value>>), Str
     let mut events = Vec::new();
     for message in &messages {
         outcome.skipped += message.skipped;
+        outcome.invalid.extend(message.invalid.iter().cloned());
         events.extend(message.scans.iter().map(feed_event));
     }
     outcome.events = events.len() as u64;
@@ -679,7 +727,7 @@ pub fn import(args: ImportArgs) -> Result<(), Failure> {
     let mut session: Option<Session> = None;
     let mut outcomes = Vec::new();
     for path in &args.files {
-        let outcome = match check_file(path) {
+        let outcome = match check_file(path, args.skip_invalid) {
             Err(message) => FileOutcome {
                 file: path.display().to_string(),
                 error: Some(message),
