@@ -81,9 +81,9 @@ pub(crate) fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-pub(crate) fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> String {
+pub(crate) fn write(dir: &Path, name: &str, contents: &(impl AsRef<[u8]> + ?Sized)) -> String {
     let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write file");
+    std::fs::write(&path, contents.as_ref()).expect("write file");
     path.display().to_string()
 }
 
