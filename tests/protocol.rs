@@ -244,6 +244,11 @@ fn every_op_round_trips() {
         r#"{"v":1,"op":"log","since_ms":1700000000000,"until_ms":1800000000000,"limit":500}"#
             .to_owned(),
         r#"{"v":1,"op":"log"}"#.to_owned(),
+        r#"{"v":1,"op":"track","piece":"00270123456200800001"}"#.to_owned(),
+        r#"{"v":1,"op":"track","piece":"123456-200800001","refresh":true}"#.to_owned(),
+        r#"{"v":1,"op":"tracking_report","job_id":"order-1","pieces":true}"#.to_owned(),
+        r#"{"v":1,"op":"tracking_report","since_ms":1700000000000}"#.to_owned(),
+        r#"{"v":1,"op":"tracking_import","source":"feed.json","events":[{"imbTrackingCode":"00270123456200800001","routingCodeImbMatchingPortion":"98765","scanDatetime":"2026-11-20 08:15:00","scanEventCode":"918","mailPhase":"Phase 3c - Destination Sequenced Carrier Sortation","scanFacilityState":"CO"}]}"#.to_owned(),
     ];
     let mut names = std::collections::BTreeSet::new();
     for (i, text) in valid.iter().enumerate() {
