@@ -582,7 +582,10 @@ fn sigterm_during_a_big_submit_answers_it_and_keeps_its_word() {
         unreachable!()
     };
     client.send(batch).expect("send");
-    std::thread::sleep(Duration::from_millis(100));
+    // Long enough for the ~2 MB request to arrive on a loaded machine (a request
+    // still on the wire when the sockets close is not labeld's to answer), short
+    // enough that checking and committing 10,000 records is still going on.
+    std::thread::sleep(Duration::from_millis(300));
     d.signal(libc::SIGTERM);
     // Whatever the timing, the request is answered...
     let reply = client.recv().expect("a reply before the sockets close");
