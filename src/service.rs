@@ -10,6 +10,13 @@
 //! The other operations of the round run after that commit, in arrival order, so a
 //! `status` or `cancel` right behind a `submit` sees the job.
 //!
+//! What a reply waits for is kept to that commit: the office's connection never runs
+//! a WAL checkpoint (a thread of its own does, every 100 ms), and writers inside labeld
+//! take turns on one lock per spool file instead of polling SQLite's busy handler (see
+//! `spool`), so a commit queued behind a printer worker's starts the moment that one
+//! ends. After a round that handled thousands of labels the office gives the memory
+//! freed back to the system ([`release_free_memory`]).
+//!
 //! Faults inside labeld are answered with `internal` and logged with the detail; a
 //! client never sees SQL.
 
@@ -40,6 +47,11 @@ const MAX_ROUND_REQUESTS: usize = 512;
 const MAX_ROUND_LABELS: usize = 50_000;
 /// How often the office prunes the spool (and at start).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// A round that accepted or listed at least this many labels gives the memory it freed
+/// back to the system afterwards ([`release_free_memory`]).
+const TRIM_AFTER_LABELS: usize = 1000;
+/// … and again this long after, when the server has sent the round's replies.
+const TRIM_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
 /// The printers clients may name, shared with the daemon so SIGHUP can replace them.
 pub type PrinterTable = Arc<RwLock<BTreeMap<String, PrinterSetup>>>;
@@ -101,6 +113,14 @@ impl Office {
     /// on its own thread.
     pub fn run(mut self, mut incoming: mpsc::Receiver<Incoming>) {
         let started = Instant::now();
+        // The writing office leaves WAL checkpoints to a thread of its own: a reply
+        // never waits for the log to be copied into the database and synced.
+        let checkpointer = self.prunes.then(|| Checkpointer::start(&self.spool_path));
+        if let Some(Some(_)) = &checkpointer {
+            if let Err(e) = self.spool.set_auto_checkpoint(false) {
+                tracing::warn!(error = %e, "office: cannot leave checkpoints to their thread");
+            }
+        }
         let mut last_prune: Option<Instant> = None;
         // A small runtime of its own, only to wait for the next request with a timeout
         // (the office itself is blocking code).
@@ -114,7 +134,14 @@ impl Office {
                 return;
             }
         };
+        // Set after heavy work: trim once the replies have gone out (the server turns a
+        // big answer into bytes after the office is done with it).
+        let mut trim_at: Option<Instant> = None;
         loop {
+            if trim_at.is_some_and(|t| Instant::now() >= t) {
+                trim_at = None;
+                release_free_memory();
+            }
             if self.prunes && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 self.prune();
                 last_prune = Some(Instant::now());
@@ -124,9 +151,11 @@ impl Office {
                 Ok(first) => first,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    let next = waiter.block_on(async {
-                        tokio::time::timeout(Duration::from_secs(1), incoming.recv()).await
+                    let wait = trim_at.map_or(Duration::from_secs(1), |t| {
+                        t.saturating_duration_since(Instant::now())
                     });
+                    let next = waiter
+                        .block_on(async { tokio::time::timeout(wait, incoming.recv()).await });
                     match next {
                         Ok(Some(first)) => first,
                         Ok(None) => break,
@@ -147,13 +176,23 @@ impl Office {
                     Err(_) => break,
                 }
             }
-            self.round(round, started);
+            let heavy = self.round(round, started);
             self.in_round.store(false, Ordering::SeqCst);
+            if heavy.max(labels) >= TRIM_AFTER_LABELS {
+                // A big batch (or a big job's status) leaves tens of MiB free in malloc's
+                // arenas; without this they stay counted in labeld's RSS.
+                release_free_memory();
+                trim_at = Some(Instant::now() + TRIM_AGAIN_AFTER);
+            }
         }
+        drop(checkpointer);
         tracing::info!("office stopped");
     }
 
-    fn round(&mut self, round: Vec<Incoming>, started: Instant) {
+    /// One round; returns how many labels its status answers listed (a big job's
+    /// `status` allocates megabytes).
+    fn round(&mut self, round: Vec<Incoming>, started: Instant) -> usize {
+        let mut listed = 0;
         let mut submits = Vec::new();
         let mut others = Vec::new();
         for incoming in round {
@@ -201,11 +240,17 @@ impl Office {
             let id = incoming.request.id.clone();
             let op = &incoming.request.op;
             let reply = match catch_panic(|| self.operate(op, started)) {
-                Ok(data) => Reply::data(id, data),
+                Ok(data) => {
+                    if let Some(Value::Array(labels)) = data.get("labels") {
+                        listed += labels.len();
+                    }
+                    Reply::data(id, data)
+                }
                 Err(e) => Reply::error(&e.with_id(id)),
             };
             answer(incoming, reply);
         }
+        listed
     }
 
     /// Checks a submit and turns it into a spool job (no database access).
@@ -274,18 +319,23 @@ impl Office {
 
     /// One transaction for every prepared submit of the round, then the replies.
     fn commit(&mut self, submits: Vec<Prepared>) {
-        let jobs: Vec<NewJob> = submits.iter().map(|p| p.job.clone()).collect();
+        // The jobs move into the spool (a batch's labels and request are megabytes: no
+        // copy); the replies only need each job's printer.
+        let (waiting, jobs): (Vec<(Incoming, String)>, Vec<NewJob>) = submits
+            .into_iter()
+            .map(|p| ((p.reply_to, p.job.printer.clone()), p.job))
+            .unzip();
         let results = self.spool.accept_jobs(jobs, now_ms());
-        for (prepared, result) in submits.into_iter().zip(results) {
-            let id = prepared.reply_to.request.id.clone();
+        for ((reply_to, printer), result) in waiting.into_iter().zip(results) {
+            let id = reply_to.request.id.clone();
             let reply = match result {
                 Ok(accepted) => {
-                    self.announce(&prepared.job.printer, &accepted);
+                    self.announce(&printer, &accepted);
                     Reply::accepted(id, accepted)
                 }
                 Err(e) => Reply::error(&self.spool_error(&e).with_id(id)),
             };
-            answer(prepared.reply_to, reply);
+            answer(reply_to, reply);
         }
     }
 
@@ -454,6 +504,90 @@ impl Office {
     }
 }
 
+/// How often the checkpointer copies the spool's WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// A WAL this long (frames of one page, 4 KiB) that the checkpointer could not copy
+/// completely is copied with the writers held ([`Spool::checkpoint_whole`]).
+const RESTART_LOG_FRAMES: u64 = 4096;
+
+/// A thread with its own spool connection that runs passive WAL checkpoints
+/// ([`Spool::checkpoint`]) every [`CHECKPOINT_EVERY`], so the office's commits (which
+/// every `accepted` reply waits for) never run one. Without it, the commit that takes
+/// the log past 1,000 pages copies them into the database file and syncs it before the
+/// replies of its round can go. Stops when dropped.
+struct Checkpointer {
+    stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// `None` (and the office checkpoints as SQLite does by default) when its
+    /// connection or thread cannot start.
+    fn start(spool_path: &std::path::Path) -> Option<Checkpointer> {
+        let spool = match Spool::open(spool_path) {
+            Ok(spool) => spool,
+            Err(e) => {
+                tracing::warn!(error = %e, "office: no checkpoint connection; commits checkpoint");
+                return None;
+            }
+        };
+        let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || {
+                let (lock, signal) = &*flag;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                let mut failing = false;
+                while !*stopped {
+                    stopped = signal
+                        .wait_timeout(stopped, CHECKPOINT_EVERY)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    let copied = spool.checkpoint().and_then(|(log, done)| {
+                        if done < log && log >= RESTART_LOG_FRAMES {
+                            // Commits kept coming while it copied: once the log is
+                            // this long, copy it all with the writers held back for
+                            // that moment, so the log can start over.
+                            spool.checkpoint_whole()
+                        } else {
+                            Ok((log, done))
+                        }
+                    });
+                    match copied {
+                        Ok(_) => failing = false,
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(error = %e, "spool checkpoint failed; retrying");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => Some(Checkpointer {
+                stop,
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "office: no checkpoint thread; commits checkpoint");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, signal) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        signal.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Runs `f`; a panic (a labeld bug on some input) becomes an `internal` error for
 /// that request instead of ending the office.
 fn catch_panic<T>(f: impl FnOnce() -> Result<T, ProtocolError>) -> Result<T, ProtocolError> {
@@ -470,6 +604,20 @@ fn catch_panic<T>(f: impl FnOnce() -> Result<T, ProtocolError>) -> Result<T, Pro
             "internal error in labeld (the daemon log has the details)",
         ))
     })
+}
+
+/// Gives the heap memory malloc holds free back to the system (glibc's `malloc_trim`:
+/// freed pages inside its arenas are returned, not only the top of the heap). labeld
+/// calls it after work that allocated megabytes (a big batch accepted or printed, a big
+/// job's status), so its resident size follows what it holds rather than its peak.
+/// Elsewhere than Linux with glibc it does nothing.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a plain size and only works on malloc's own free
+    // lists; it is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Sends a reply; a client that went away is not an error.

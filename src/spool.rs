@@ -61,7 +61,9 @@
 //! `now_ms` (Unix milliseconds) from the caller. SQLite is blocking, and the spool runs
 //! it on the caller's thread: the server calls it from a dedicated thread, never from
 //! an async task. Several [`Spool`] handles (threads or processes) may share one file;
-//! writers queue on SQLite's lock for up to the busy timeout.
+//! handles in one process take turns on one write lock per file (so the next writer
+//! starts as soon as the one before commits), and writers in other processes queue on
+//! SQLite's lock for up to the busy timeout.
 //!
 //! Schema versions (`PRAGMA user_version`): 1 had jobs, labels, serial ranges and the
 //! print log; 2 adds job priority, print units, the odometer reading, reprints, per-job
@@ -76,6 +78,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -243,6 +246,16 @@ SELECT idx, unit, state, mailer_id, serial, tracking, routing, recipient, attemp
 FROM labels
 WHERE job_id = ?1 AND state IN ('queued', 'sent')
 ORDER BY idx";
+
+/// [`OPEN_LABELS_SQL`] from index `?2` on (the same index, read from there).
+const OPEN_LABELS_FROM_SQL: &str = "
+SELECT idx, unit, state, mailer_id, serial, tracking, routing, recipient, attempts, odometer
+FROM labels
+WHERE job_id = ?1 AND state IN ('queued', 'sent') AND idx >= ?2
+ORDER BY idx";
+
+/// Bytes a WAL file is cut back to when the log starts over (`journal_size_limit`).
+const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
 /// The longest client job id accepted.
 const MAX_JOB_ID_LEN: usize = 128;
@@ -874,6 +887,9 @@ pub struct Spool {
     conn: Connection,
     /// When to warn about a range running low.
     low_water: LowWater,
+    /// The write turn shared by every handle on this file in this process (see
+    /// [`write_turn`]).
+    writers: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Spool {
@@ -1053,12 +1069,17 @@ impl Spool {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
+        // When the log starts over, a log file grown past this (by a long burst of
+        // commits) is cut back to it.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         let mut spool = Spool {
             conn,
             low_water: options.low_water,
+            writers: writers_of(path),
         };
         spool.migrate()?;
         Ok(spool)
@@ -1068,6 +1089,8 @@ impl Spool {
     /// processes opening a new file at once do not both create it, and a crash during a
     /// migration leaves the old version intact.
     fn migrate(&mut self) -> Result<(), SpoolError> {
+        let writers = Arc::clone(&self.writers);
+        let _turn = write_turn(&writers);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1108,6 +1131,8 @@ impl Spool {
                 max,
             });
         }
+        let writers = Arc::clone(&self.writers);
+        let _turn = write_turn(&writers);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1176,6 +1201,8 @@ impl Spool {
                 .collect();
         }
         let low_water = self.low_water;
+        let writers = Arc::clone(&self.writers);
+        let _turn = write_turn(&writers);
         let mut tx = match self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1351,6 +1378,8 @@ impl Spool {
             Change::Printed { printer } => (None, None, printer),
             Change::Failed { reason } => (Some(reason), None, None),
         };
+        let writers = Arc::clone(&self.writers);
+        let _turn = write_turn(&writers);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1422,6 +1451,8 @@ impl Spool {
     /// print, and the caller can still confirm them (the print log then has them). A job
     /// already done or cancelled is left as it is (`cancelled = 0`).
     pub fn cancel_job(&mut self, job_id: &str, now_ms: i64) -> Result<CancelReport, SpoolError> {
+        let writers = Arc::clone(&self.writers);
+        let _turn = write_turn(&writers);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1458,19 +1489,49 @@ impl Spool {
     /// last unit is returned whole. Labels of two jobs are never mixed. Empty when the
     /// printer has nothing to do. Reads nothing but open labels, through indexes.
     pub fn next_labels(&self, printer: &str, max: usize) -> Result<Vec<QueuedLabel>, SpoolError> {
+        self.next_labels_from(printer, max, None)
+    }
+
+    /// What [`Spool::next_labels`] will return once the labels of `job_id` before index
+    /// `from` are no longer open: the same choice, with that job's labels read from
+    /// `from` on (and the next job in line when none are left there). A file printer
+    /// renders these while it writes the labels before them; the spool is not changed.
+    pub fn next_labels_after(
+        &self,
+        printer: &str,
+        max: usize,
+        job_id: &str,
+        from: u32,
+    ) -> Result<Vec<QueuedLabel>, SpoolError> {
+        self.next_labels_from(printer, max, Some((job_id, from)))
+    }
+
+    fn next_labels_from(
+        &self,
+        printer: &str,
+        max: usize,
+        after: Option<(&str, u32)>,
+    ) -> Result<Vec<QueuedLabel>, SpoolError> {
         let snapshot = self.conn.unchecked_transaction()?;
         let mut jobs = snapshot.prepare_cached(NEXT_JOB_SQL)?;
         let mut candidates = jobs.query([printer])?;
         let mut labels = snapshot.prepare_cached(OPEN_LABELS_SQL)?;
+        let mut labels_from = snapshot.prepare_cached(OPEN_LABELS_FROM_SQL)?;
         let max = max.max(1);
         let mut out: Vec<QueuedLabel> = Vec::new();
         // The first job normally has open labels (a job without any is done or
-        // cancelled); the loop only guards against a file edited by hand.
+        // cancelled); the loop only guards against a file edited by hand (and, after
+        // `after`, moves on to the next job).
         while out.is_empty() {
             let Some(job) = candidates.next()? else { break };
             let job_id: String = job.get(0)?;
             let priority = priority_from_sql(job.get(1)?)?;
-            let mut rows = labels.query([&job_id])?;
+            let mut rows = match after {
+                Some((after_job, from)) if after_job == job_id => {
+                    labels_from.query(params![job_id, from])?
+                }
+                _ => labels.query([&job_id])?,
+            };
             while let Some(row) = rows.next()? {
                 let unit = index_from_sql(row.get(1)?)?;
                 if out.len() >= max && out.last().map(|l| l.unit) != Some(unit) {
@@ -1595,6 +1656,53 @@ impl Spool {
         }))
     }
 
+    /// Whether commits on this handle run SQLite's automatic WAL checkpoint (copying
+    /// the log into the database file and syncing it, once the log passes 1,000 pages):
+    /// on by default. The daemon's office turns it off, so a client's reply never waits
+    /// for a checkpoint, and runs [`Spool::checkpoint`] from a thread of its own.
+    ///
+    /// # Errors
+    ///
+    /// [`SpoolError::Sqlite`] when the setting cannot be changed.
+    pub fn set_auto_checkpoint(&self, on: bool) -> Result<(), SpoolError> {
+        let _pages: i64 = self.conn.query_row(
+            &format!("PRAGMA wal_autocheckpoint = {}", if on { 1000 } else { 0 }),
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(())
+    }
+
+    /// A passive WAL checkpoint: copies what the log holds into the database file as
+    /// far as readers allow, without waiting for any lock and without blocking writers.
+    /// Returns the log's size in frames and how many of them are in the database now.
+    ///
+    /// # Errors
+    ///
+    /// [`SpoolError::Sqlite`] when the checkpoint fails.
+    pub fn checkpoint(&self) -> Result<(u64, u64), SpoolError> {
+        let (log, done): (i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                    Ok((row.get(1)?, row.get(2)?))
+                })?;
+        Ok((log.max(0) as u64, done.max(0) as u64))
+    }
+
+    /// [`Spool::checkpoint`] while holding the write turn of this process's handles:
+    /// none of them can commit meanwhile, so (unless a reader or another process holds
+    /// it back) the whole log is copied and the next commit starts the log over from
+    /// its beginning. A checkpoint beside a steady stream of commits never catches up
+    /// with the last one, and then the log only grows; this is what bounds it.
+    ///
+    /// # Errors
+    ///
+    /// [`SpoolError::Sqlite`] when the checkpoint fails.
+    pub fn checkpoint_whole(&self) -> Result<(u64, u64), SpoolError> {
+        let _turn = write_turn(&self.writers);
+        self.checkpoint()
+    }
+
     /// A job's labels counted by state.
     pub fn job_progress(&self, job_id: &str) -> Result<JobProgress, SpoolError> {
         Ok(read_progress(&self.conn, job_id)?.1)
@@ -1677,6 +1785,8 @@ impl Spool {
             Serials::New => "new",
         };
         let low_water = self.low_water;
+        let writers = Arc::clone(&self.writers);
+        let _turn = write_turn(&writers);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1909,6 +2019,8 @@ impl Spool {
     /// with `PRAGMA incremental_vacuum`. Serial ranges are not touched, so a serial is
     /// never handed out again, whatever is deleted. Active jobs are never deleted.
     pub fn prune(&mut self, older_than_ms: i64) -> Result<PruneReport, SpoolError> {
+        let writers = Arc::clone(&self.writers);
+        let _turn = write_turn(&writers);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -2276,6 +2388,35 @@ fn reply_json(answer: &Accepted) -> Result<String, SpoolError> {
 
 /// The same SQLite error again, for every job of a batch that one failure voids
 /// (`rusqlite::Error` is not `Clone`; the code and message are what matter).
+/// The write lock of the spool file at `path`, shared by every [`Spool`] this process
+/// opens on it. SQLite lets one writer in at a time; a connection that finds the file
+/// locked sleeps in its busy handler (1, 2, 5, 10 ms, …) and tries again, so a commit
+/// that waits behind a printer worker's transaction would wake up to several
+/// milliseconds after the file is free. Queuing on this lock first, the next writer in
+/// labeld starts the moment the one before commits. Writers in other processes still
+/// meet SQLite's lock and the busy timeout.
+fn writers_of(path: &Path) -> Arc<Mutex<()>> {
+    static WRITERS: OnceLock<Mutex<BTreeMap<PathBuf, Weak<Mutex<()>>>>> = OnceLock::new();
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let mut table = WRITERS
+        .get_or_init(|| Mutex::new(BTreeMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    table.retain(|_, w| w.strong_count() > 0);
+    if let Some(shared) = table.get(&key).and_then(Weak::upgrade) {
+        return shared;
+    }
+    let shared = Arc::new(Mutex::new(()));
+    table.insert(key, Arc::downgrade(&shared));
+    shared
+}
+
+/// Takes the write turn (a panicked holder's turn is free again: the lock guards no
+/// data).
+fn write_turn(writers: &Mutex<()>) -> MutexGuard<'_, ()> {
+    writers.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn copy_sqlite_error(err: &rusqlite::Error) -> rusqlite::Error {
     match err {
         rusqlite::Error::SqliteFailure(code, message) => {
@@ -2523,6 +2664,31 @@ mod tests {
         let path = dir.join("spool.db");
         let spool = Spool::open(&path).unwrap();
         (dir, spool)
+    }
+
+    #[test]
+    fn handles_on_one_file_share_one_write_turn() {
+        let (dir, first) = temp_spool("turn");
+        // The same file by another spelling of its path.
+        let second = Spool::open(dir.join(".").join("spool.db")).unwrap();
+        assert!(Arc::ptr_eq(&first.writers, &second.writers));
+        let (other_dir, other) = temp_spool("turn-other");
+        assert!(!Arc::ptr_eq(&first.writers, &other.writers));
+        // While one handle holds the turn, another handle's write waits for it.
+        let turn = write_turn(&first.writers);
+        let writer = std::thread::spawn(move || {
+            let mut second = second;
+            second.configure_range("123456", 1, 10).unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!writer.is_finished(), "the write waits for the turn");
+        drop(turn);
+        writer.join().unwrap();
+        assert!(first.range("123456").unwrap().is_some());
+        drop(first);
+        drop(other);
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::remove_dir_all(other_dir);
     }
 
     fn job(id: Option<&str>, mailer_ids: &[&str]) -> NewJob {

@@ -427,6 +427,90 @@ fn next_labels_by_priority_arrival_and_unit() {
 }
 
 #[test]
+fn next_labels_after_reads_ahead_without_changing_anything() {
+    let dir = temp_dir("next-after");
+    let mut spool = Spool::open(dir.join("spool.db")).unwrap();
+    spool.configure_range(MID, 0, 999_999).unwrap();
+    spool
+        .accept_job(job_on("first", "p", 5, &[0, 1, 1, 2, 3]), 1)
+        .unwrap();
+    spool
+        .accept_job(job_on("second", "p", 5, &[0, 1]), 2)
+        .unwrap();
+    spool
+        .accept_job(job_on("elsewhere", "q", 9, &[0]), 3)
+        .unwrap();
+
+    // What follows labels 0–2 of "first": its units 2 and 3, whole.
+    let ahead = spool.next_labels_after("p", 1, "first", 3).unwrap();
+    assert!(ahead.iter().all(|l| l.job_id == "first"));
+    assert_eq!(indices(&ahead), [3]);
+    assert_eq!(
+        indices(&spool.next_labels_after("p", 10, "first", 3).unwrap()),
+        [3, 4]
+    );
+    // Starting inside unit 1 keeps the rest of that unit together.
+    assert_eq!(
+        indices(&spool.next_labels_after("p", 1, "first", 2).unwrap()),
+        [2]
+    );
+    // Nothing left of "first" after index 4: the next job in line.
+    let ahead = spool.next_labels_after("p", 10, "first", 5).unwrap();
+    assert!(ahead.iter().all(|l| l.job_id == "second"));
+    assert_eq!(indices(&ahead), [0, 1]);
+    // Another job named: no effect on the first job's labels.
+    assert_eq!(
+        indices(&spool.next_labels_after("p", 10, "second", 1).unwrap()),
+        [0, 1, 2, 3, 4]
+    );
+    // Reading ahead changed nothing: next_labels still starts at the beginning.
+    assert_eq!(indices(&spool.next_labels("p", 1).unwrap()), [0]);
+    assert_eq!(
+        spool.queue_depth().unwrap(),
+        BTreeMap::from([("p".to_string(), 7), ("q".to_string(), 1)])
+    );
+    drop(spool);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn checkpoints_can_be_left_to_another_handle() {
+    let dir = temp_dir("checkpoint");
+    let path = dir.join("spool.db");
+    let mut office = Spool::open(&path).unwrap();
+    office.configure_range(MID, 0, 999_999).unwrap();
+    office.set_auto_checkpoint(false).unwrap();
+    let checkpointer = Spool::open(&path).unwrap();
+    // The first checkpoint copies everything written so far; the log then stays
+    // copied until more commits come.
+    let (log, copied) = checkpointer.checkpoint().unwrap();
+    assert_eq!(copied, log);
+    for i in 0..20 {
+        office
+            .accept_job(job(Some(&format!("job-{i}")), 3, "{}"), i)
+            .unwrap();
+    }
+    let (log_after, copied_after) = checkpointer.checkpoint().unwrap();
+    assert!(log_after > 0, "the commits are in the log");
+    assert_eq!(copied_after, log_after, "no reader holds the log back");
+    office
+        .accept_job(job(Some("one-more"), 1, "{}"), 21)
+        .unwrap();
+    let (log_whole, copied_whole) = checkpointer.checkpoint_whole().unwrap();
+    assert!(log_whole > 0);
+    assert_eq!(copied_whole, log_whole);
+    // Everything is still there for a new handle.
+    drop(office);
+    drop(checkpointer);
+    let reopened = Spool::open(&path).unwrap();
+    assert_eq!(reopened.job_ids().unwrap().len(), 21);
+    office = reopened;
+    office.set_auto_checkpoint(true).unwrap();
+    drop(office);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn job_status_and_request() {
     let dir = temp_dir("status");
     let mut spool = Spool::open(dir.join("spool.db")).unwrap();

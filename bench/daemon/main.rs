@@ -136,6 +136,10 @@ struct Env {
     labeld: PathBuf,
     base: PathBuf,
     keep: bool,
+    /// `--printer-dir DIR`: the `zpl-file` printer's directory goes under DIR (a
+    /// symlink from the state directory), e.g. `/dev/shm` to take its writes and
+    /// fsyncs off the spool's disk.
+    printer_dir: Option<PathBuf>,
 }
 
 fn run(args: &[String]) -> Result<()> {
@@ -150,6 +154,7 @@ fn run(args: &[String]) -> Result<()> {
             .get("dir")
             .map_or_else(std::env::temp_dir, PathBuf::from),
         keep: std::env::var_os("KEEP").is_some_and(|v| v == "1"),
+        printer_dir: opts.values.get("printer-dir").map(PathBuf::from),
     };
     print_machine(&env);
     match scenario.as_str() {
@@ -183,10 +188,14 @@ fn print_machine(env: &Env) {
         .unwrap_or_default();
     let cpus = thread::available_parallelism().map_or(0, std::num::NonZero::get);
     println!(
-        "machine: {cpus} cpus, {model:?}; load {}; labeld {}; state under {}",
+        "machine: {cpus} cpus, {model:?}; load {}; labeld {}; state under {}{}",
         load(),
         env.labeld.display(),
-        env.base.display()
+        env.base.display(),
+        env.printer_dir
+            .as_ref()
+            .map(|p| format!("; zpl-file printer under {}", p.display()))
+            .unwrap_or_default()
     );
 }
 
@@ -199,6 +208,88 @@ fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
+}
+
+/// CPU seconds the whole machine spent busy so far (`/proc/stat`: every CPU's time
+/// but idle and iowait).
+fn machine_busy_seconds() -> f64 {
+    let line = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy: u64 = fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !matches!(i, 3 | 4) && *i < 8)
+        .map(|(_, v)| v)
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    busy as f64 / hz as f64
+}
+
+/// What else ran while a measurement did: CPU seconds of everything but labeld and this
+/// benchmark process since `from` (a [`machine_busy_seconds`], labeld's and our own CPU
+/// seconds then).
+struct OtherCpu {
+    machine: f64,
+    labeld: f64,
+    bench: f64,
+}
+
+impl OtherCpu {
+    fn start(labeld_pid: u32) -> OtherCpu {
+        OtherCpu {
+            machine: machine_busy_seconds(),
+            labeld: cpu_seconds(labeld_pid),
+            bench: cpu_seconds(std::process::id()),
+        }
+    }
+
+    /// "others' CPU N % of one core" over `elapsed`.
+    fn report(&self, labeld_pid: u32, elapsed: Duration) -> String {
+        let others = (machine_busy_seconds() - self.machine)
+            - (cpu_seconds(labeld_pid) - self.labeld)
+            - (cpu_seconds(std::process::id()) - self.bench);
+        format!(
+            "others' CPU {:.0} % of one core",
+            100.0 * others.max(0.0) / elapsed.as_secs_f64().max(1e-9)
+        )
+    }
+}
+
+/// `SMAPS=1` (rss): labeld's resident memory by mapping, largest first (`[heap]`, the
+/// unnamed mappings that hold glibc's thread arenas and big allocations, the binary,
+/// …), to see what the RSS is made of.
+fn resident_by_mapping(pid: u32) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by_name: std::collections::BTreeMap<String, (u64, usize)> = Default::default();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            name = fields.nth(4).unwrap_or("[anon]").to_owned();
+        } else if first == "Rss:" {
+            let kb: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let entry = by_name.entry(name.clone()).or_default();
+            entry.0 += kb;
+            entry.1 += 1;
+        }
+    }
+    let mut list: Vec<(String, (u64, usize))> = by_name.into_iter().collect();
+    list.sort_by_key(|b| std::cmp::Reverse(b.1 .0));
+    list.iter()
+        .take(6)
+        .map(|(n, (kb, count))| format!("{n} {kb} kB ({count} mappings)"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`), or `Threads`.
@@ -247,6 +338,8 @@ struct Daemon {
     /// Event endpoint (ipc).
     events: String,
     keep: bool,
+    /// The printer's directory when it is elsewhere (`--printer-dir`).
+    printer_dir: Option<PathBuf>,
 }
 
 /// A free loopback port (bound, read, released).
@@ -281,6 +374,17 @@ impl Daemon {
             std::fs::remove_dir_all(&dir).ok();
         }
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let printer_dir = match &env.printer_dir {
+            Some(base) => {
+                let target = base.join(dir.file_name().unwrap_or_default()).join("zpl");
+                std::fs::create_dir_all(&target)
+                    .with_context(|| format!("create {}", target.display()))?;
+                std::os::unix::fs::symlink(&target, dir.join("zpl"))
+                    .with_context(|| format!("link {}", target.display()))?;
+                target.parent().map(Path::to_path_buf)
+            }
+            None => None,
+        };
         let port = free_port()?;
         // The daemon's defaults (reply_timeout_ms, max_pending, max_batch_labels, …)
         // except the endpoints and where things go.
@@ -323,6 +427,7 @@ last = 999999999
             dir,
             child: Some(child),
             keep: env.keep,
+            printer_dir,
         };
         d.wait_ready()?;
         Ok(d)
@@ -441,6 +546,9 @@ impl Drop for Daemon {
             println!("  kept {}", self.dir.display());
         } else {
             std::fs::remove_dir_all(&self.dir).ok();
+            if let Some(p) = &self.printer_dir {
+                std::fs::remove_dir_all(p).ok();
+            }
         }
         // Let the disk settle: this run's writes and deletions are not flushed on the
         // next run's fsyncs.
@@ -847,6 +955,7 @@ fn print_once(
     let acc = accepting_clients(&d, accepting, 32, &acc_stop)?;
     let load_before = load();
     let cpu0 = d.cpu();
+    let others = OtherCpu::start(d.pid());
     let t0 = Instant::now();
     let reply = client.request(request)?;
     let t_accepted = Instant::now();
@@ -857,6 +966,7 @@ fn print_once(
     acc_stop.store(true, Ordering::Relaxed);
     let acc_end = Instant::now();
     let cpu = d.cpu() - cpu0;
+    let others = others.report(d.pid(), acc_end - t0);
     let mut acc_all = ClientTally::default();
     for h in acc {
         let t = h.join().map_err(|_| anyhow!("client thread panicked"))??;
@@ -879,7 +989,7 @@ fn print_once(
     let rate = printed as f64 / total.as_secs_f64();
     let polls = sorted(polls);
     println!(
-        "RESULT print labels={labels} accepting={accepting} run={run}: batch request {} kB accepted in {:.0} ms; {printed} printed, {files} files ({} kB, {:.0} B/label, ZPL {}), submit→done (status poll every {} ms) {:.2} s = {:.0} labels/s; accepted→done {:.2} s = {:.0} labels/s; done event at {}; status request {:.1}–{:.1} ms ({status_kb} kB reply when done); labeld CPU {:.2} s ({:.0} % of one core); RSS {} kB; load before {}",
+        "RESULT print labels={labels} accepting={accepting} run={run}: batch request {} kB accepted in {:.0} ms; {printed} printed, {files} files ({} kB, {:.0} B/label, ZPL {}), submit→done (status poll every {} ms) {:.2} s = {:.0} labels/s; accepted→done {:.2} s = {:.0} labels/s; done event at {}; status request {:.1}–{:.1} ms ({status_kb} kB reply when done); labeld CPU {:.2} s ({:.0} % of one core); {others}; RSS {} kB; load before {}",
         request_bytes / 1024,
         ms(t_accepted - t0),
         bytes / 1024,
@@ -1097,6 +1207,7 @@ fn latency_once(env: &Env, plan: &LatencyPlan<'_>, run: usize) -> Result<(f64, f
         .collect::<Result<_>>()?;
     let load_before = load();
     let cpu0 = d.cpu();
+    let others = OtherCpu::start(d.pid());
     let mut sched = Vec::new();
     let mut send = Vec::new();
     let mut late = 0;
@@ -1114,6 +1225,7 @@ fn latency_once(env: &Env, plan: &LatencyPlan<'_>, run: usize) -> Result<(f64, f
     }
     let elapsed = start.elapsed();
     let cpu = d.cpu() - cpu0;
+    let others = others.report(d.pid(), elapsed);
     if let Some(probe) = probe {
         let seen = probe.finish();
         let durations = sorted(seen.iter().map(|s| s.1).collect());
@@ -1162,7 +1274,7 @@ fn latency_once(env: &Env, plan: &LatencyPlan<'_>, run: usize) -> Result<(f64, f
     let over_10 = sched.iter().filter(|&&v| v > 10.0).count();
     let health = d.request(json!({"op": "health"}))?;
     println!(
-        "RESULT latency endpoint={kind} rate={rate} clients={clients} to={to} background={background} run={run}: {n} submits ({ok} ok, {} other, {late} sent >1 ms late) in {:.2} s = {:.0}/s; reply from schedule p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2} ms, {over_10} over 10 ms; from actual send p50 {:.2} p99 {:.2} max {:.2} ms; background printing {} labels in the window = {:.0} labels/s; open_labels at the end {}; labeld CPU {:.0} % of one core; load before {}",
+        "RESULT latency endpoint={kind} rate={rate} clients={clients} to={to} background={background} run={run}: {n} submits ({ok} ok, {} other, {late} sent >1 ms late) in {:.2} s = {:.0}/s; reply from schedule p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2} ms, {over_10} over 10 ms; from actual send p50 {:.2} p99 {:.2} max {:.2} ms; background printing {} labels in the window = {:.0} labels/s; open_labels at the end {}; labeld CPU {:.0} % of one core; {}; load before {}",
         other.len(),
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
@@ -1178,6 +1290,7 @@ fn latency_once(env: &Env, plan: &LatencyPlan<'_>, run: usize) -> Result<(f64, f
         (printed_after - printed_before) as f64 / elapsed.as_secs_f64(),
         health["open_labels"],
         100.0 * cpu / elapsed.as_secs_f64(),
+        others,
         load_before,
     );
     for o in other.iter().take(3) {
@@ -1325,6 +1438,9 @@ fn rss(env: &Env, opts: &Opts) -> Result<()> {
             dir_kb(&d.dir, "spool.sqlite"),
             t0.elapsed().as_secs_f64(),
         );
+        if std::env::var_os("SMAPS").is_some_and(|v| v == "1") {
+            println!("  resident by mapping: {}", resident_by_mapping(pid));
+        }
     }
     let list: Vec<String> = rss_values.iter().map(|v| format!("{v:.0}")).collect();
     println!(

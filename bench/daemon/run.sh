@@ -49,6 +49,10 @@ for l in sys.stdin:
     "$BIN" latency --runs "$RUNS" --to held --background 0 --probe 1
     step "diag: latency, submits to a paused printer, file printer printing"
     "$BIN" latency --runs "$RUNS" --to held --background 30000 --probe 1
+    step "diag: latency, file printer printing to /dev/shm (its fsyncs off the spool's disk)"
+    "$BIN" latency --runs "$RUNS" --to zpl-file --background 30000 --probe 1 --printer-dir /dev/shm
+    step "diag: rss, resident memory by mapping"
+    SMAPS=1 "$BIN" rss --labels 30000 --batch 10000
     step "diag: rss, 10,000-record batches accepted only (printer paused)"
     "$BIN" rss --labels 30000 --batch 10000 --print 0
     step "diag: rss, 1,000-record batches printed"

@@ -85,9 +85,15 @@
 //!
 //! A `file:` address naming a directory (ending in `/`; created when missing) gets one
 //! file per unit, `job-NNNNNN.<ext>` (`png`, `zpl`, `pdf`, …) numbered in print order: a
-//! batch's files are created and written in order, then `fsync`ed (file and directory)
-//! from several threads at once so the file system commits them together, and only then
-//! marked printed. Any other `file:` address is one file, appended to (the file
+//! batch's files are created and written in order, then `fsync`ed from several threads
+//! at once so the file system commits them together, the directory `fsync`ed once for
+//! the batch, and only then marked printed. A file printer's units are rendered by
+//! render threads of its own ([`SchedulerOptions::render_threads`], at a lower CPU
+//! priority, [`SchedulerOptions::render_nice`]); while one batch is marked sent,
+//! written, synced and marked printed, the threads already render the next one
+//! ([`Spool::next_labels_after`]). The spool decides what prints: a batch rendered
+//! ahead is used only if the spool then hands out exactly those labels, else it is
+//! dropped and rendered again. Any other `file:` address is one file, appended to (the file
 //! transport truncates it when the worker first opens it) and synced after every batch.
 //! Files never answer, so their labels are `printed` with `confirmed: false`.
 //!
@@ -150,15 +156,20 @@ pub struct SchedulerOptions {
     pub stall_after: Duration,
     /// Parsed requests kept per worker (a 10,000-record batch is parsed once).
     pub request_cache: usize,
-    /// Threads that render a file printer's batch (0: one per core, at most 4).
+    /// Threads that render a file printer's batches (0: one per core, at most 4). They
+    /// render the next batch while the worker writes the one before.
     pub render_threads: usize,
+    /// The render threads' nice value (Linux; 0 leaves it): rendering ahead is
+    /// background work, and the office's checks and replies should not queue behind
+    /// it for the CPU.
+    pub render_nice: i32,
 }
 
 impl Default for SchedulerOptions {
     /// Reconnect 200 ms doubling to 30 s, status every 2 s with a 3 s timeout, 30 s per
     /// unit plus 1 s per 512 bytes, 64-label file batches, poison after 8 faults, 5 s to
     /// settle, links closed after 10 s idle, stalled after 10 s without a heartbeat,
-    /// file batches rendered on every core (up to 4).
+    /// file batches rendered on every core (up to 4) at nice 10.
     fn default() -> Self {
         SchedulerOptions {
             backoff_first: Duration::from_millis(200),
@@ -174,6 +185,7 @@ impl Default for SchedulerOptions {
             stall_after: Duration::from_secs(10),
             request_cache: 4,
             render_threads: 0,
+            render_nice: 10,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One printer's worker: the loop of the module docs, on its own thread.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -134,6 +135,11 @@ pub(super) struct Worker {
     recovery: bool,
     /// Delays after spool errors.
     spool_backoff: Backoff,
+    /// The next batch, rendering while the one before it is written (dropped before
+    /// the pool, so stopping does not wait for it).
+    prefetch: Option<Prefetch>,
+    /// A file printer's render threads (started with its first batch).
+    pool: Option<RenderPool>,
 }
 
 /// A worker before its thread starts: everything but the driver, which is not `Send`
@@ -219,6 +225,8 @@ impl Parts {
             expected: None,
             recovery: true,
             spool_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            prefetch: None,
+            pool: None,
         }
         .run();
     }
@@ -338,62 +346,97 @@ impl Worker {
     /// Lays out, renders, verifies and encodes one unit.
     fn render(&mut self, unit: &Unit) -> Result<(Vec<u8>, u64), RenderFailure> {
         let request = self.request(&unit.job_id)?;
-        render_unit(&request, &self.setup.profile, self.driver.as_mut(), unit)
-            .map_err(RenderFailure::Labels)
+        render_unit(
+            &request,
+            &self.setup.profile,
+            self.driver.as_mut(),
+            unit.unit,
+            &unit.pieces,
+        )
+        .map_err(RenderFailure::Labels)
     }
 
-    /// Renders units of one job, spread over [`SchedulerOptions::render_threads`]
-    /// threads (each with its own driver); the results in order.
-    fn render_many(
-        &mut self,
-        request: &Request,
-        units: &[Unit],
-    ) -> Vec<Result<(Vec<u8>, u64), String>> {
+    /// Renders units of one job on the render threads (each with its own driver); the
+    /// results in order.
+    fn render_many(&mut self, request: &Arc<Request>, units: &[Unit]) -> Vec<Rendering> {
+        if let Some(batch) = self.render_pool().submit(request, units) {
+            return batch.wait();
+        }
+        // No render thread could start: render here.
+        let profile = &self.setup.profile;
+        units
+            .iter()
+            .map(|u| render_unit(request, profile, self.driver.as_mut(), u.unit, &u.pieces))
+            .collect()
+    }
+
+    fn render_pool(&mut self) -> &RenderPool {
         let threads = match self.options.render_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             n => n,
+        };
+        let nice = self.options.render_nice;
+        let (profile, name) = (&self.setup.profile, &self.setup.name);
+        self.pool
+            .get_or_insert_with(|| RenderPool::start(profile, threads, nice, name))
+    }
+
+    /// Starts rendering the batch that follows the labels of `job_id` before `from`
+    /// (see [`Spool::next_labels_after`]), so it is ready when those are written. Only
+    /// fresh (queued) units; anything in the way just means no head start.
+    fn prefetch_after(&mut self, request: &Arc<Request>, job_id: &str, from: u32) {
+        self.prefetch = None;
+        let max = self.options.file_batch.max(1);
+        let Ok(labels) = self
+            .spool
+            .next_labels_after(&self.setup.name, max, job_id, from)
+        else {
+            return;
+        };
+        let mut units = group_units(labels);
+        if let Some(at) = units.iter().position(|u| u.sent) {
+            units.truncate(at);
         }
-        .min(units.len() / 4)
-        .max(1);
-        let profile = &self.setup.profile;
-        if threads == 1 {
-            return units
-                .iter()
-                .map(|u| render_unit(request, profile, self.driver.as_mut(), u))
-                .collect();
-        }
-        let per = units.len().div_ceil(threads);
-        let mut chunks = units.chunks(per);
-        let own = chunks.next().unwrap_or_default();
-        let driver = self.driver.as_mut();
-        std::thread::scope(|scope| {
-            let others: Vec<_> = chunks
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        let mut driver = lang::driver(profile);
-                        chunk
-                            .iter()
-                            .map(|u| render_unit(request, profile, driver.as_mut(), u))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            let mut results: Vec<_> = own
-                .iter()
-                .map(|u| render_unit(request, profile, driver, u))
-                .collect();
-            for (handle, chunk) in others.into_iter().zip(units.chunks(per).skip(1)) {
-                match handle.join() {
-                    Ok(r) => results.extend(r),
-                    Err(_) => results.extend(
-                        chunk
-                            .iter()
-                            .map(|_| Err("the renderer panicked on this label".to_owned())),
-                    ),
-                }
+        let Some(next_job) = units.first().map(|u| u.job_id.clone()) else {
+            return;
+        };
+        let request = if next_job == job_id {
+            request.clone()
+        } else {
+            match self.request(&next_job) {
+                Ok(r) => r,
+                Err(_) => return,
             }
-            results
-        })
+        };
+        let batch = self.render_pool().submit(&request, &units);
+        self.prefetch = batch.map(|batch| Prefetch {
+            job_id: next_job,
+            units: units.into_iter().map(|u| (u.unit, u.pieces)).collect(),
+            batch,
+        });
+    }
+
+    /// The renderings of `units` (of job `job_id`): the prefetched ones when they are
+    /// exactly these units, else rendered now.
+    fn renderings(
+        &mut self,
+        request: &Arc<Request>,
+        job_id: &str,
+        units: &[Unit],
+    ) -> Vec<Rendering> {
+        if let Some(prefetch) = self.prefetch.take() {
+            let same = prefetch.job_id == job_id
+                && prefetch.units.len() == units.len()
+                && prefetch
+                    .units
+                    .iter()
+                    .zip(units)
+                    .all(|((n, pieces), u)| *n == u.unit && *pieces == u.pieces);
+            if same {
+                return prefetch.batch.wait();
+            }
+        }
+        self.render_many(request, units)
     }
 
     /// The job's request, parsed (cached).
@@ -540,7 +583,16 @@ impl Worker {
             // Nothing was marked: the batch comes again.
             Err(RenderFailure::Spool(e)) => return self.spool_trouble(e),
         };
-        let results = self.render_many(&request, &fresh);
+        let results = self.renderings(&request, &job_id, &fresh);
+        if let Some(last) = fresh
+            .iter()
+            .flat_map(|u| u.pieces.last())
+            .map(|p| p.0)
+            .max()
+        {
+            // The render threads take the next batch while this one is written.
+            self.prefetch_after(&request, &job_id, last.saturating_add(1));
+        }
         let mut ready = Vec::with_capacity(fresh.len());
         for (mut unit, result) in fresh.into_iter().zip(results) {
             match result {
@@ -739,6 +791,10 @@ impl Worker {
                 cancelled: p.cancelled,
             });
             self.forget(&p.job_id.clone());
+            if p.total >= TRIM_AFTER_LABELS {
+                // Its request and renderings were megabytes: give the memory back.
+                crate::service::release_free_memory();
+            }
         }
     }
 
@@ -1105,6 +1161,181 @@ impl Worker {
     }
 }
 
+/// A job with at least this many labels gives the memory it freed back to the system
+/// when it is done.
+const TRIM_AFTER_LABELS: u32 = 1000;
+
+/// A unit's labels: index and the tracking code the spool assigned.
+type Pieces = Vec<(u32, Option<String>)>;
+
+/// A unit's bytes and the labels the printer's counter counts for them, or why it cannot
+/// print.
+type Rendering = Result<(Vec<u8>, u64), String>;
+
+/// One unit for a render thread.
+struct RenderTask {
+    request: Arc<Request>,
+    unit: u32,
+    pieces: Pieces,
+    /// Its place in the batch.
+    seq: usize,
+    /// Set when the batch is no longer wanted: skip the work.
+    dropped: Arc<AtomicBool>,
+    done: mpsc::Sender<(usize, Rendering)>,
+}
+
+/// A file printer's render threads, each with its own driver, kept for the worker's
+/// life (threads made per batch cost a malloc arena each and keep its memory).
+struct RenderPool {
+    tasks: Option<mpsc::Sender<RenderTask>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl RenderPool {
+    fn start(profile: &Profile, threads: usize, nice: i32, printer: &str) -> RenderPool {
+        let (tasks, queue) = mpsc::channel::<RenderTask>();
+        let queue = Arc::new(Mutex::new(queue));
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let queue = queue.clone();
+            let profile = profile.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("render-{i}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    render_thread(&profile, &queue);
+                });
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    tracing::warn!(printer = %printer, error = %e, "cannot start a render thread");
+                    break;
+                }
+            }
+        }
+        RenderPool {
+            tasks: (!handles.is_empty()).then_some(tasks),
+            threads: handles,
+        }
+    }
+
+    /// Queues `units` of `request`; `None` when the threads are gone.
+    fn submit(&self, request: &Arc<Request>, units: &[Unit]) -> Option<RenderBatch> {
+        let tasks = self.tasks.as_ref()?;
+        let (done, results) = mpsc::channel();
+        let dropped = Arc::new(AtomicBool::new(false));
+        for (seq, unit) in units.iter().enumerate() {
+            let task = RenderTask {
+                request: request.clone(),
+                unit: unit.unit,
+                pieces: unit.pieces.clone(),
+                seq,
+                dropped: dropped.clone(),
+                done: done.clone(),
+            };
+            tasks.send(task).ok()?;
+        }
+        Some(RenderBatch {
+            results,
+            count: units.len(),
+            dropped,
+        })
+    }
+}
+
+impl Drop for RenderPool {
+    fn drop(&mut self) {
+        self.tasks = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Raises the calling thread's nice value by `nice` (Linux: nice is per thread).
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes
+    // its scheduling priority, and a failure (not permitted) leaves it as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        let current = libc::getpriority(libc::PRIO_PROCESS as _, tid as libc::id_t);
+        libc::setpriority(
+            libc::PRIO_PROCESS as _,
+            tid as libc::id_t,
+            current.saturating_add(nice).min(19),
+        );
+    }
+}
+
+/// A render thread: units from the queue until the pool is dropped.
+fn render_thread(profile: &Profile, queue: &Mutex<mpsc::Receiver<RenderTask>>) {
+    let mut driver = lang::driver(profile);
+    loop {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(task) = next else { return };
+        if task.dropped.load(Ordering::Relaxed) {
+            continue;
+        }
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            render_unit(
+                &task.request,
+                profile,
+                driver.as_mut(),
+                task.unit,
+                &task.pieces,
+            )
+        }));
+        let result = rendered.unwrap_or_else(|_| {
+            driver = lang::driver(profile);
+            Err("the renderer panicked on this label".to_owned())
+        });
+        let _ = task.done.send((task.seq, result));
+    }
+}
+
+/// A batch queued on the render threads.
+struct RenderBatch {
+    results: mpsc::Receiver<(usize, Rendering)>,
+    count: usize,
+    dropped: Arc<AtomicBool>,
+}
+
+impl RenderBatch {
+    /// Waits for every unit; the results in the batch's order.
+    fn wait(self) -> Vec<Rendering> {
+        let mut out: Vec<Option<Rendering>> = (0..self.count).map(|_| None).collect();
+        for _ in 0..self.count {
+            let Ok((seq, result)) = self.results.recv() else {
+                break;
+            };
+            if let Some(slot) = out.get_mut(seq) {
+                *slot = Some(result);
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("the render thread stopped".to_owned())))
+            .collect()
+    }
+}
+
+impl Drop for RenderBatch {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The next batch of a file printer, rendering ahead.
+struct Prefetch {
+    job_id: String,
+    /// Its units: number and pieces with their tracking codes.
+    units: Vec<(u32, Pieces)>,
+    batch: RenderBatch,
+}
+
 /// Lays out, renders, verifies and encodes one unit of `request` for `profile`; the
 /// bytes and the labels the printer's counter counts for them (pages × copies), or why
 /// the unit cannot print.
@@ -1112,14 +1343,12 @@ fn render_unit(
     request: &Request,
     profile: &Profile,
     driver: &mut dyn Driver,
-    unit: &Unit,
-) -> Result<(Vec<u8>, u64), String> {
-    let assigned: Vec<(u32, Option<&str>)> = unit
-        .pieces
-        .iter()
-        .map(|(i, t)| (*i, t.as_deref()))
-        .collect();
-    let job = pieces::unit_job(request, unit.unit, &assigned).map_err(|e| e.message)?;
+    unit: u32,
+    pieces: &[(u32, Option<String>)],
+) -> Rendering {
+    let assigned: Vec<(u32, Option<&str>)> =
+        pieces.iter().map(|(i, t)| (*i, t.as_deref())).collect();
+    let job = pieces::unit_job(request, unit, &assigned).map_err(|e| e.message)?;
     let labels = layout::layout(&job).map_err(|e| format!("layout: {e}"))?;
     let out = output::render_labels(&labels, profile, driver, &RenderOptions::default())
         .map_err(|e| e.to_string())?;
