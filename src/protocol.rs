@@ -516,7 +516,7 @@ pub enum Op {
     /// Submit one template with many records.
     SubmitBatch(SubmitBatch),
     /// A job's status.
-    Status(JobRef),
+    Status(StatusQuery),
     /// Cancel a job's unprinted labels.
     Cancel(JobRef),
     /// Print a job again.
@@ -604,12 +604,33 @@ impl SubmitBatch {
     }
 }
 
-/// `status` and `cancel`.
+/// `cancel` (and the job of a `status`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobRef {
     /// The job id.
     pub job_id: String,
+}
+
+/// `status`: a job, with or without its labels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusQuery {
+    /// The job id.
+    pub job_id: String,
+    /// List every label (default); `false` answers the counts only, which is what a
+    /// client waiting for a 10,000-label job wants to poll.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub labels: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_yes(value: &bool) -> bool {
+    *value
 }
 
 /// Which serials a reprint uses.
@@ -717,7 +738,8 @@ impl Request {
         let payload = match &self.op {
             Op::Submit(x) => serde_json::to_value(x),
             Op::SubmitBatch(x) => serde_json::to_value(x),
-            Op::Status(x) | Op::Cancel(x) => serde_json::to_value(x),
+            Op::Status(x) => serde_json::to_value(x),
+            Op::Cancel(x) => serde_json::to_value(x),
             Op::Reprint(x) => serde_json::to_value(x),
             Op::Pause(x) | Op::Resume(x) => serde_json::to_value(x),
             Op::Log(x) => serde_json::to_value(x),
@@ -884,16 +906,18 @@ fn parse_op(op: &str, map: Map<String, Value>, limits: &Limits) -> Result<Op, Pr
                 jobs,
             })
         }
-        "status" | "cancel" => {
-            let mut f = Fields::new(op, map, &["job_id"])?;
-            let r = JobRef {
+        "status" => {
+            let mut f = Fields::new(op, map, &["job_id", "labels"])?;
+            Op::Status(StatusQuery {
                 job_id: job_id(f.req("job_id")?)?,
-            };
-            if op == "status" {
-                Op::Status(r)
-            } else {
-                Op::Cancel(r)
-            }
+                labels: f.opt("labels")?.unwrap_or(true),
+            })
+        }
+        "cancel" => {
+            let mut f = Fields::new(op, map, &["job_id"])?;
+            Op::Cancel(JobRef {
+                job_id: job_id(f.req("job_id")?)?,
+            })
         }
         "reprint" => {
             let mut f = Fields::new(op, map, &["job_id", "serials", "new_job_id"])?;

@@ -379,10 +379,14 @@ impl Office {
             Op::Status(r) => {
                 let status = self
                     .spool
-                    .job_status(&r.job_id)
+                    .job_status_with(&r.job_id, r.labels)
                     .map_err(|e| self.spool_error(&e))?
                     .ok_or_else(|| not_found(&r.job_id))?;
-                object(serde_json::to_value(status))
+                let mut reply = object(serde_json::to_value(status))?;
+                if !r.labels {
+                    reply.remove("labels");
+                }
+                Ok(reply)
             }
             Op::Cancel(r) => {
                 let report = self

@@ -1635,6 +1635,20 @@ impl Spool {
     /// A job's state, priority, progress and labels, or `None` for an unknown job. One
     /// consistent snapshot.
     pub fn job_status(&self, job_id: &str) -> Result<Option<JobStatus>, SpoolError> {
+        self.job_status_with(job_id, true)
+    }
+
+    /// [`Spool::job_status`], reading the labels only when `labels` is true (else
+    /// `labels` is empty and only the counts are read).
+    ///
+    /// # Errors
+    ///
+    /// As [`Spool::job_status`].
+    pub fn job_status_with(
+        &self,
+        job_id: &str,
+        labels: bool,
+    ) -> Result<Option<JobStatus>, SpoolError> {
         let snapshot = self.conn.unchecked_transaction()?;
         let row: Option<(String, i64, i64)> = snapshot
             .prepare_cached("SELECT printer, priority, created_at FROM jobs WHERE id = ?1")?
@@ -1644,7 +1658,11 @@ impl Spool {
             return Ok(None);
         };
         let (state, progress) = read_progress(&snapshot, job_id)?;
-        let labels = read_labels(&snapshot, job_id)?;
+        let labels = if labels {
+            read_labels(&snapshot, job_id)?
+        } else {
+            Vec::new()
+        };
         Ok(Some(JobStatus {
             job_id: job_id.to_owned(),
             printer,

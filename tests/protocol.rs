@@ -234,6 +234,7 @@ fn every_op_round_trips() {
         batch(3),
         batch(100),
         r#"{"v":1,"id":7,"op":"status","job_id":"order-1"}"#.to_owned(),
+        r#"{"v":1,"op":"status","job_id":"order-1","labels":false}"#.to_owned(),
         r#"{"v":1,"op":"cancel","job_id":"order-1"}"#.to_owned(),
         r#"{"v":1,"op":"reprint","job_id":"order-1","serials":"same"}"#.to_owned(),
         r#"{"v":1,"op":"reprint","job_id":"order-1","serials":"new"}"#.to_owned(),

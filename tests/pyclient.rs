@@ -422,6 +422,9 @@ fn a_real_labeld_replies_and_publishes_as_the_schema_says() {
     ask(json!({"op": "status", "job_id": "schema-own"}));
     ask(json!({"op": "status", "job_id": "schema-1"}));
     ask(json!({"op": "status", "job_id": "schema-batch"}));
+    let counts = ask(json!({"op": "status", "job_id": "schema-batch", "labels": false}));
+    assert!(counts.get("labels").is_none(), "{counts}");
+    assert_eq!(counts["progress"]["total"], json!(2), "{counts}");
     let reprint = ask(json!({"op": "reprint", "job_id": "schema-1", "serials": "same"}));
     if let Some(id) = reprint["job_id"].as_str() {
         daemon.wait_done(id, Duration::from_secs(60));

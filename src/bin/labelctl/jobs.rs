@@ -493,7 +493,10 @@ impl Waiter {
         full: bool,
     ) -> Result<(), Failure> {
         for job in jobs.iter_mut().filter(|j| !j.finished()) {
-            let status = session.call(json!({"op": "status", "job_id": job.job_id}))?;
+            // Counts only while waiting (a 10,000-label job's full status is megabytes);
+            // the labels once, when the job is finished.
+            let status =
+                session.call(json!({"op": "status", "job_id": job.job_id, "labels": false}))?;
             job.counts = counts_of(&status);
             if job.total == 0 {
                 job.total = status
@@ -503,6 +506,9 @@ impl Waiter {
                     .unwrap_or_else(|| job.counts.total());
             }
             job.status = Some(status);
+            if job.finished() {
+                job.status = Some(session.call(json!({"op": "status", "job_id": job.job_id}))?);
+            }
             if !full && job.counts.done() == 0 {
                 break;
             }
