@@ -81,6 +81,7 @@ impl Poller {
             .map(|c| IvClient::new(&settings, c).map(|c| c.with_stop(Arc::clone(&stopping))))
             .transpose()?;
         let polls = client.is_some();
+        let settings_push = settings.push.is_some();
         let (stop, stopped) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("labeld-tracking".into())
@@ -102,9 +103,14 @@ impl Poller {
             .map_err(PollerError::Thread)?;
         if polls {
             tracing::info!("tracking: polling IV-MTR for printed pieces");
+        } else if settings_push {
+            tracing::info!(
+                "tracking: IV-MTR polling off; push feeds on, watching for stalled pieces"
+            );
         } else {
             tracing::info!(
-                "tracking: not polling IV-MTR (no credentials); watching for stalled pieces"
+                "tracking: IV-MTR polling and push feeds off ([tracking]); track, \
+                 tracking_report and tracking_import still answer"
             );
         }
         Ok(Poller {
