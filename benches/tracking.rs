@@ -155,7 +155,11 @@ fn print_job(spool: &mut Spool, id: &str, n: u32, at: i64) -> Vec<String> {
             .mark_printed_many(id, chunk, "dock-1", at)
             .expect("printed");
     }
-    accepted.serials.iter().map(|s| s.tracking.clone()).collect()
+    accepted
+        .serials
+        .iter()
+        .map(|s| s.tracking.clone())
+        .collect()
 }
 
 fn scan(tracking: &str, at: i64, code: &str, phase: &str) -> Scan {
